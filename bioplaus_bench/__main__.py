@@ -1,0 +1,3 @@
+from bioplaus_bench.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""Resolving a rule's hyperparameters: dataclass defaults <- preset <- ``--set key=value`` overrides.
+
+Presets are plain dicts stored with the rule's registration. Their keys are fields of the rule's Config,
+or one of ``RUN_KEYS`` (run-level settings a paper fixes, such as the batch size or epoch budget).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from bioplaus_bench.registry import AlgorithmEntry, RegistryError
+
+# Run-level settings a preset may pin; explicit command-line flags still win.
+RUN_KEYS = ("epochs", "batch_size", "arch", "val_size")
+
+
+def parse_set(items: list[str] | None) -> dict[str, str]:
+    """Parse ``["lr=0.1", "beta=0.5"]`` into a dict; a malformed item is a one-line error."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RegistryError(f"bad --set item {item!r}; expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    if not isinstance(value, str):
+        return tuple(value) if isinstance(value, list) else value
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            low = value.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return low in ("true", "1", "yes")
+        if tp is int:
+            return int(value)
+        if tp is float:
+            return float(value)
+        if origin is tuple:
+            (elem, *_rest) = typing.get_args(tp) or (float,)
+            return tuple(_convert(v, elem, key) for v in value.strip("()[]").split(",") if v.strip())
+        if origin is typing.Union or str(origin) == "types.UnionType":  # Optional[int] etc.
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if value.lower() == "none":
+                return None
+            return _convert(value, args[0], key)
+    except ValueError:
+        raise RegistryError(f"bad value {value!r} for {key} (expected {getattr(tp, '__name__', tp)})") from None
+    return value
+
+
+def build_config(config_cls: type, values: dict[str, Any], what: str) -> Any:
+    """Instantiate ``config_cls`` from string or typed values; unknown keys fail naming the accepted ones."""
+    hints = typing.get_type_hints(config_cls)
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        raise RegistryError(f"unknown hyperparameter {unknown[0]!r} for {what}; accepted: {', '.join(names)}")
+    try:
+        return config_cls(**{k: _convert(v, hints[k], k) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"invalid hyperparameters for {what}: {exc}") from None
+
+
+def resolve(entry: AlgorithmEntry, preset: str | None, overrides: dict[str, str]) -> tuple[Any, dict[str, Any]]:
+    """Return (rule config, run-level settings from the preset)."""
+    values: dict[str, Any] = {}
+    run: dict[str, Any] = {}
+    if preset:
+        if preset not in entry.presets:
+            accepted = ", ".join(sorted(entry.presets)) or "none"
+            raise RegistryError(f"unknown preset {preset!r} for {entry.name}; accepted: {accepted}")
+        for k, v in entry.presets[preset].items():
+            (run if k in RUN_KEYS else values)[k] = v
+    values.update(overrides)
+    return build_config(entry.config, values, entry.name), run

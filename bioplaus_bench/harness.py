@@ -1,0 +1,283 @@
+"""The one training loop. It owns seeding, data, timing, evaluation, checkpoints and run records.
+
+Reader's path: ``bench run`` (cli.py) -> ``train`` (this file) -> ``rule.step`` (algorithms/<rule>.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bioplaus_bench import config as cfgmod
+from bioplaus_bench import data as datamod
+from bioplaus_bench.measure import angles_to_bp
+from bioplaus_bench.records import SCHEMA_VERSION, environment, record_name, write_json_atomic
+from bioplaus_bench.registry import RegistryError, get_algorithm, get_arch, get_task
+from bioplaus_bench.rule import task_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSpec:
+    """Everything a run needs; unset fields fall back to the preset, then the task's defaults."""
+
+    algo: str
+    task: str
+    arch: str | None = None
+    preset: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    overrides: dict[str, str] = field(default_factory=dict)  # --set key=value (rule hyperparameters)
+    val_size: int | None = None
+    angle_every: int = 0  # measure the angle to BP every K training batches; 0 = off
+    device: str = "auto"
+    data_dir: str | None = None
+    out: str = "runs"
+    checkpoint: bool = False  # save a resumable checkpoint after every epoch (grids turn it on)
+    progress: bool | None = None  # progress bar; None = only on a terminal
+
+
+@dataclass
+class Resolved:
+    spec: RunSpec
+    entry: Any
+    rule_cfg: Any
+    task: datamod.TaskSpec
+    config: dict[str, Any]  # the resolved, hashable run config written into the record
+    path: Path  # where the record goes
+
+
+def resolve(spec: RunSpec) -> Resolved:
+    """Check every name and hyperparameter before any work; errors are one line naming accepted values."""
+    entry = get_algorithm(spec.algo)
+    task = get_task(spec.task)
+    rule_cfg, preset_run = cfgmod.resolve(entry, spec.preset, spec.overrides)
+    arch = spec.arch or preset_run.get("arch") or task.default_arch
+    get_arch(arch)
+    if arch not in task.archs:
+        raise RegistryError(f"architecture {arch!r} does not fit task {task.name}; accepted: {', '.join(task.archs)}")
+    if entry.supports is not None and not entry.supports(arch):
+        raise RegistryError(f"rule {entry.name} is not defined on architecture {arch!r} (see its docstring)")
+    epochs = spec.epochs if spec.epochs is not None else preset_run.get("epochs", task.epochs)
+    batch = spec.batch_size or preset_run.get("batch_size") or task.batch_size
+    val = spec.val_size if spec.val_size is not None else preset_run.get("val_size", task.val_size)
+    if epochs < 1 or batch < 1 or val < 0:
+        raise RegistryError(f"epochs ({epochs}) and batch size ({batch}) must be >= 1, val size >= 0")
+    config = {
+        "algo": spec.algo, "task": task.name, "arch": arch, "preset": spec.preset, "seed": spec.seed,
+        "epochs": epochs, "batch_size": batch, "val_size": val, "angle_every": spec.angle_every,
+        "hparams": dataclasses.asdict(rule_cfg),
+    }
+    path = Path(spec.out) / f"{record_name(config)}.json"
+    return Resolved(spec, entry, rule_cfg, task, config, path)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise RegistryError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RegistryError("device 'cuda' requested but no GPU is visible to torch")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: datamod.Batches, loss: str) -> dict[str, float]:
+    model.eval()
+    n, total_loss, top1, top5 = 0, 0.0, 0, 0
+    for x, y in batches:
+        out = model(x)
+        total_loss += task_loss(loss, out, y, reduction="sum").item()
+        if loss == "ce":
+            k = min(5, out.shape[1])
+            pred = out.topk(k, dim=1).indices
+            top1 += (pred[:, 0] == y).sum().item()
+            top5 += (pred == y[:, None]).any(1).sum().item()
+        n += len(y)
+    model.train()
+    nan = float("nan")
+    return {"loss": total_loss / n, "acc": top1 / n if loss == "ce" else nan,
+            "top5": top5 / n if loss == "ce" else nan}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
+    """Run one (rule, task, seed) and write its record; returns the record. A crash writes a failed record."""
+    r = resolved or resolve(spec)
+    device = pick_device(spec.device)
+    if os.environ.get("SLURM_CPUS_PER_TASK"):  # follow the job's CPU allocation
+        torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
+        "config": r.config, "task_synthetic": r.task.synthetic, "started": time.time(),
+        "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("bench") else None,
+        "env": environment(device),
+    }
+    ckpt_path = r.path.with_suffix(".ckpt.pt")
+    try:
+        _train(r, device, record, ckpt_path)
+        record["status"] = "completed"
+    except KeyboardInterrupt:
+        record["status"], record["error"] = "interrupted", "KeyboardInterrupt"
+        write_json_atomic(r.path, record)
+        raise
+    except Exception as exc:
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+        write_json_atomic(r.path, record)
+        raise
+    record["finished"] = time.time()
+    write_json_atomic(r.path, record)
+    ckpt_path.unlink(missing_ok=True)
+    return record
+
+
+def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path: Path) -> None:
+    cfg, task, spec = r.config, r.task, r.spec
+    seed_everything(cfg["seed"])
+    splits = datamod.load_splits(task, datamod.data_root(spec.data_dir), cfg["val_size"], device)
+    model = get_arch(cfg["arch"]).build(task.input_shape, task.num_classes).to(device)
+    rule = r.entry.cls(model, r.rule_cfg, task, cfg["epochs"])
+    record["n_params"] = sum(p.numel() for p in model.parameters())
+    gen = torch.Generator().manual_seed(cfg["seed"])  # shuffling and augmentation
+    train_b = datamod.Batches(splits["train"], task, cfg["batch_size"], train=True, generator=gen)
+    eval_bs = max(cfg["batch_size"], 1000)
+    evals = {k: datamod.Batches(splits[k], task, eval_bs, train=False) for k in ("val", "test") if k in splits}
+    curves: dict[str, list] = {k: [] for k in (
+        "epoch", "train_loss", "train_acc", "val_acc", "val_top5", "val_loss", "test_acc", "test_top5",
+        "test_loss", "epoch_seconds", "feedback_seconds", "eval_seconds", "angles")}
+    start_epoch, warmup_s, warmup_fb = 0, 0.0, 0.0
+
+    if spec.checkpoint and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        rule.load_state_dict(state["rule"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["py_rng"])
+        np.random.set_state(state["np_rng"])
+        curves, start_epoch = state["curves"], state["epoch"]
+        warmup_s, warmup_fb = state["warmup"]
+        record["resumed_from_epoch"] = start_epoch
+        log.info("resuming %s from its checkpoint after epoch %d", r.path.stem, start_epoch)
+    else:
+        _sync(device)
+        t0 = time.perf_counter()
+        rule.warmup(train_b)  # feedback-only pre-training epochs (counted in epoch 1's time)
+        _sync(device)
+        warmup_s, warmup_fb = time.perf_counter() - t0, rule.feedback_seconds
+
+    show = sys.stderr.isatty() if spec.progress is None else spec.progress
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, disable=not show, transient=False) as bar:
+        ptask = bar.add_task(f"{cfg['algo']} {cfg['task']}", total=cfg["epochs"] * len(train_b),
+                             completed=start_epoch * len(train_b), info="")
+        for epoch in range(start_epoch, cfg["epochs"]):
+            rule.feedback_seconds = 0.0
+            loss_sum, correct, seen, angle_s = 0.0, 0, 0, 0.0
+            angle_acc: dict[str, list[float]] = {}
+            _sync(device)
+            t0 = time.perf_counter()
+            for i, (x, y) in enumerate(train_b):
+                if spec.angle_every and i % spec.angle_every == 0:
+                    _sync(device)
+                    ta = time.perf_counter()
+                    fb_before = rule.feedback_seconds
+                    for name, a in angles_to_bp(rule, x, y).items():
+                        angle_acc.setdefault(name, []).append(a)
+                    rule.feedback_seconds = fb_before  # the copy's feedback training is not ours
+                    _sync(device)
+                    angle_s += time.perf_counter() - ta
+                out = rule.step(x, y)
+                with torch.no_grad():
+                    loss_sum += task_loss(task.loss, out, y, reduction="sum").item()
+                    if task.loss == "ce":
+                        correct += (out.argmax(1) == y).sum().item()
+                seen += len(y)
+                bar.advance(ptask)
+            _sync(device)
+            seconds = time.perf_counter() - t0 - angle_s
+            fb = rule.feedback_seconds
+            if epoch == 0:
+                seconds, fb = seconds + warmup_s, fb + warmup_fb
+            rule.end_epoch()
+            te = time.perf_counter()
+            metrics = {k: evaluate(rule.model, b, task.loss) for k, b in evals.items()}
+            curves["eval_seconds"].append(time.perf_counter() - te)
+            curves["epoch"].append(epoch + 1)
+            curves["train_loss"].append(loss_sum / seen)
+            curves["train_acc"].append(correct / seen if task.loss == "ce" else float("nan"))
+            for k in ("val", "test"):
+                m = metrics.get(k, {"acc": float("nan"), "top5": float("nan"), "loss": float("nan")})
+                curves[f"{k}_acc"].append(m["acc"])
+                curves[f"{k}_top5"].append(m["top5"])
+                curves[f"{k}_loss"].append(m["loss"])
+            curves["epoch_seconds"].append(seconds)
+            curves["feedback_seconds"].append(fb)
+            curves["angles"].append({k: float(np.nanmean(v)) for k, v in angle_acc.items()})
+            msg = (f"epoch {epoch + 1}/{cfg['epochs']} loss {curves['train_loss'][-1]:.4f} "
+                   f"train {curves['train_acc'][-1]:.4f} val {curves['val_acc'][-1]:.4f} "
+                   f"test {curves['test_acc'][-1]:.4f} {seconds:.1f}s")
+            if task.loss == "mse":
+                msg += f" test_mse {curves['test_loss'][-1]:.4g}"
+            bar.update(ptask, info=msg.split(" ", 2)[2])
+            log.info("%s %s", r.path.stem, msg)
+            if not np.isfinite(curves["train_loss"][-1]):
+                raise FloatingPointError(f"training loss is {curves['train_loss'][-1]} at epoch {epoch + 1}")
+            if spec.checkpoint:
+                torch.save({"rule": rule.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                            "py_rng": random.getstate(), "np_rng": np.random.get_state(), "curves": curves,
+                            "epoch": epoch + 1, "warmup": (warmup_s, warmup_fb)}, str(ckpt_path) + ".tmp")
+                os.replace(str(ckpt_path) + ".tmp", ckpt_path)
+
+    record["curves"] = curves
+    record["final"] = final_metrics(curves, warmup_s, warmup_fb)
+    if spec.checkpoint:  # the final weights, for bit-for-bit comparisons of resumed runs
+        torch.save(rule.model.state_dict(), r.path.with_suffix(".weights.pt"))
+
+
+def final_metrics(c: dict[str, list], warmup_s: float, warmup_fb: float) -> dict[str, Any]:
+    val = np.array(c["val_acc"], dtype=float)
+    best = int(np.nanargmax(val)) if np.isfinite(val).any() else len(val) - 1
+    steady = c["epoch_seconds"][1:] or c["epoch_seconds"]
+    steady_fb = c["feedback_seconds"][1:] or c["feedback_seconds"]
+    return {
+        "test_acc": c["test_acc"][-1], "test_top5": c["test_top5"][-1], "test_loss": c["test_loss"][-1],
+        "val_acc": c["val_acc"][-1], "best_val_acc": c["val_acc"][best], "best_val_epoch": best + 1,
+        "test_acc_at_best_val": c["test_acc"][best], "train_loss": c["train_loss"][-1],
+        "first_epoch_seconds": c["epoch_seconds"][0],
+        "epoch_seconds": float(np.mean(steady)),  # mean over epochs 2.. (epoch 1 is warm-up)
+        "feedback_seconds": float(np.mean(steady_fb)),
+        "warmup_seconds": warmup_s, "warmup_feedback_seconds": warmup_fb,
+        "train_seconds_total": float(np.sum(c["epoch_seconds"])),
+        "final_angles": c["angles"][-1] if c["angles"] else {},
+    }

@@ -1,0 +1,165 @@
+"""Registries of learning rules, tasks and architectures.
+
+Rules and tasks register themselves with a decorator when their module is imported. ``load_all`` imports
+every module of ``bioplaus_bench.algorithms`` and ``bioplaus_bench.tasks`` and then the rules that other
+packages declare in the entry-point group ``bioplaus_bench.algorithms`` ("ours": a rule registered from a
+researcher's own package, with no edit to the suite). ``--algo package.module:Class`` loads a rule class
+directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import logging
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "bioplaus_bench.algorithms"
+
+
+class RegistryError(ValueError):
+    """A lookup or registration failed; the message is one line naming the accepted values."""
+
+
+@dataclass(frozen=True)
+class AlgorithmEntry:
+    name: str
+    cls: type
+    config: type  # frozen dataclass of the rule's hyperparameters
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # paper configurations
+    description: str = ""
+    # Architectures the rule cannot train (e.g. a rule defined only for MLPs); checked before a run.
+    supports: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class ArchEntry:
+    name: str
+    build: Callable[..., Any]  # (input_shape, num_classes) -> nn.Sequential of blocks
+    description: str = ""
+
+
+ALGORITHMS: dict[str, AlgorithmEntry] = {}
+TASKS: dict[str, Any] = {}  # name -> TaskSpec (see bioplaus_bench.data)
+ARCHS: dict[str, ArchEntry] = {}
+
+
+def _first_line(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+def register_algorithm(
+    name: str,
+    config: type,
+    presets: dict[str, dict[str, Any]] | None = None,
+    description: str | None = None,
+    supports: Callable[[str], bool] | None = None,
+) -> Callable[[type], type]:
+    """Class decorator: register a learning rule under ``name``. A duplicate name is an error."""
+    if not dataclasses.is_dataclass(config):
+        raise RegistryError(f"config of algorithm {name!r} must be a dataclass, got {config!r}")
+
+    def deco(cls: type) -> type:
+        _add(ALGORITHMS, "algorithm", name,
+             AlgorithmEntry(name, cls, config, dict(presets or {}), description or _first_line(cls),
+                            supports))
+        return cls
+
+    return deco
+
+
+def register_task(spec: Any) -> Any:
+    """Register a ``TaskSpec`` instance (tasks are data, not classes). A duplicate name is an error."""
+    _add(TASKS, "task", spec.name, spec)
+    return spec
+
+
+def register_arch(name: str, description: str | None = None) -> Callable[[Callable], Callable]:
+    """Function decorator: register an architecture builder ``(input_shape, num_classes) -> blocks``."""
+
+    def deco(fn: Callable) -> Callable:
+        _add(ARCHS, "architecture", name, ArchEntry(name, fn, description or _first_line(fn)))
+        return fn
+
+    return deco
+
+
+def _add(table: dict, kind: str, name: str, entry: Any) -> None:
+    if name in table:
+        old = table[name]
+        where = getattr(getattr(old, "cls", None), "__module__", None) or getattr(old, "__module__", "?")
+        raise RegistryError(f"duplicate {kind} name {name!r} (already registered by {where})")
+    table[name] = entry
+
+
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every built-in rule, task and architecture, then external entry-point rules (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    importlib.import_module("bioplaus_bench.nets")
+    for pkg_name in ("bioplaus_bench.algorithms", "bioplaus_bench.tasks"):
+        try:
+            pkg = importlib.import_module(pkg_name)
+        except ModuleNotFoundError as exc:  # pragma: no cover - a broken install
+            raise RegistryError(
+                f"cannot import {pkg_name} ({exc}); install the suite with `pip install -e .` "
+                "and do not run python from a folder that shadows it"
+            ) from exc
+        for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{pkg_name}.{mod.name}")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()  # importing the module runs its @register_algorithm
+        except RegistryError:
+            raise
+        except Exception as exc:
+            log.warning("could not load external rule %r from %s: %s", ep.name, ep.value, exc)
+
+
+def get_algorithm(name: str) -> AlgorithmEntry:
+    """Look a rule up by registry name, or load ``package.module:Class`` (registering it if needed)."""
+    load_all()
+    if name in ALGORITHMS:
+        return ALGORITHMS[name]
+    if ":" in name:
+        mod_name, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(mod_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise RegistryError(f"cannot load rule {name!r}: {exc}") from exc
+        for entry in ALGORITHMS.values():  # the import may have registered it under its own name
+            if entry.cls is obj:
+                return entry
+        config = getattr(obj, "Config", None)
+        if config is None or not dataclasses.is_dataclass(config):
+            raise RegistryError(f"rule {name!r} is not registered and has no dataclass attribute `Config`")
+        return AlgorithmEntry(name, obj, config, {}, _first_line(obj))
+    raise RegistryError(f"unknown algorithm {name!r}; accepted: {', '.join(sorted(ALGORITHMS))} "
+                        "(or package.module:Class)")
+
+
+def get_task(name: str) -> Any:
+    load_all()
+    if name not in TASKS:
+        raise RegistryError(f"unknown task {name!r}; accepted: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def get_arch(name: str) -> ArchEntry:
+    load_all()
+    if name not in ARCHS:
+        raise RegistryError(f"unknown architecture {name!r}; accepted: {', '.join(sorted(ARCHS))}")
+    return ARCHS[name]

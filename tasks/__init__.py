@@ -1,0 +1,1 @@
+"""Benchmark tasks, one file each; every module registers its ``TaskSpec`` with ``register_task``."""
