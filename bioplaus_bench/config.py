@@ -61,8 +61,9 @@ def build_config(config_cls: type, values: dict[str, Any], what: str) -> Any:
     unknown = [k for k in values if k not in names]
     if unknown:
         raise RegistryError(f"unknown hyperparameter {unknown[0]!r} for {what}; accepted: {', '.join(names)}")
+    typed = {k: _convert(v, hints[k], k) for k, v in values.items()}
     try:
-        return config_cls(**{k: _convert(v, hints[k], k) for k, v in values.items()})
+        return config_cls(**typed)
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"invalid hyperparameters for {what}: {exc}") from None
 

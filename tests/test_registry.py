@@ -1,0 +1,75 @@
+import dataclasses
+
+import pytest
+
+from bioplaus_bench import registry
+from bioplaus_bench.config import build_config, parse_set, resolve
+from bioplaus_bench.harness import RunSpec
+from bioplaus_bench.harness import resolve as resolve_run
+from bioplaus_bench.registry import RegistryError
+
+
+def test_builtins_are_registered():
+    registry.load_all()
+    assert {"bp", "fa", "dfa"} <= set(registry.ALGORITHMS)
+    assert {"mnist", "fashion-mnist", "cifar10", "cifar100", "imagenet32", "teacher-student"} <= set(registry.TASKS)
+    assert {"mlp", "lenet", "vgg6"} <= set(registry.ARCHS)
+
+
+def test_duplicate_name_is_an_error():
+    registry.load_all()
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        pass
+
+    with pytest.raises(RegistryError, match="duplicate algorithm name 'bp'"):
+        registry.register_algorithm("bp", Cfg)(type("Other", (), {}))
+
+
+@pytest.mark.parametrize("kind,fn,name,accepted", [
+    ("algorithm", registry.get_algorithm, "nope", "bp"),
+    ("task", registry.get_task, "nope", "mnist"),
+    ("architecture", registry.get_arch, "nope", "lenet"),
+])
+def test_unknown_names_list_accepted_values(kind, fn, name, accepted):
+    with pytest.raises(RegistryError) as exc:
+        fn(name)
+    msg = str(exc.value)
+    assert f"unknown {kind} 'nope'" in msg and accepted in msg and "\n" not in msg
+
+
+def test_bad_hyperparameter_key_and_value():
+    entry = registry.get_algorithm("fa")
+    with pytest.raises(RegistryError, match=r"unknown hyperparameter 'lrr' for fa; accepted: optimizer, lr"):
+        resolve(entry, None, {"lrr": "0.1"})
+    with pytest.raises(RegistryError, match="bad value 'abc' for lr"):
+        resolve(entry, None, {"lr": "abc"})
+    with pytest.raises(RegistryError, match="invalid hyperparameters for fa: optimizer 'lbfgs'"):
+        resolve(entry, None, {"optimizer": "lbfgs"})
+    with pytest.raises(RegistryError, match="bad --set item 'lr'"):
+        parse_set(["lr"])
+
+
+def test_overrides_are_typed_and_presets_apply():
+    entry = registry.get_algorithm("bp")
+    cfg, run = resolve(entry, "ernoult2022-lenet", {"lr": "0.2"})
+    assert cfg.lr == 0.2 and cfg.weight_decay == 1e-4 and cfg.scheduler == "cosine"
+    assert run == {"epochs": 90, "batch_size": 128, "arch": "lenet"}
+    with pytest.raises(RegistryError, match="unknown preset 'x' for bp; accepted: ernoult2022-lenet"):
+        resolve(entry, "x", {})
+
+    @dataclasses.dataclass(frozen=True)
+    class C:
+        sizes: tuple[int, ...] = (1,)
+        flag: bool = False
+
+    c = build_config(C, {"sizes": "3,4,5", "flag": "true"}, "c")
+    assert c.sizes == (3, 4, 5) and c.flag is True
+
+
+def test_run_resolution_checks_architecture_fit():
+    with pytest.raises(RegistryError, match="architecture 'vgg6' does not fit task mnist; accepted: mlp"):
+        resolve_run(RunSpec(algo="bp", task="mnist", arch="vgg6"))
+    r = resolve_run(RunSpec(algo="bp", task="mnist"))
+    assert r.config["arch"] == "mlp" and r.config["epochs"] == 3 and r.config["val_size"] == 5000
