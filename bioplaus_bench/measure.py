@@ -49,11 +49,13 @@ def rule_directions(rule, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.T
 
 
 def angle_deg(u: torch.Tensor, g: torch.Tensor) -> float:
-    nu, ng = u.norm().item(), g.norm().item()
+    """arccos of the cosine, computed as 2 atan2(|a - b|, |a + b|) on unit vectors (exact near 0 and 180)."""
+    u, g = u.flatten().double(), g.flatten().double()
+    nu, ng = u.norm(), g.norm()
     if nu == 0.0 or ng == 0.0:
         return float("nan")
-    cos = (u.flatten().double() @ g.flatten().double()).item() / (nu * ng)
-    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+    a, b = u / nu, g / ng
+    return math.degrees(2.0 * math.atan2((a - b).norm().item(), (a + b).norm().item()))
 
 
 def angles_to_bp(rule, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -70,7 +70,7 @@ def local_forward_step(s: Sequence[torch.Tensor], t: Sequence[torch.Tensor | Non
                if t_l is not None and s_l.requires_grad)
     loss.backward()
     opt.step()
-    return float(loss)
+    return loss.item()
 
 
 def per_layer(value: float | int | Sequence, n: int, name: str) -> tuple:
