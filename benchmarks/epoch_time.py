@@ -68,8 +68,8 @@ def main() -> None:
           f"{measured:.0f} GFLOP/s, limit used {args.peak_gflops:.0f} GFLOP/s")
     print(f"MNIST MLP 784-256x5-10, {n_train} training samples, batch {args.batch_size}, "
           f"mean of epochs 2..{args.epochs}\n")
-    head = f"{'rule':<8} {'epoch s':>8} {'forward s':>9} {'feedback s':>10} {'GFLOP/epoch':>12} {'limit s':>8} {'x limit':>8} " \
-           f"{'x meas':>7} {'x BP':>6} {'test acc':>8}"
+    head = (f"{'rule':<8} {'epoch s':>8} {'forward s':>9} {'feedback s':>10} {'GFLOP/epoch':>12} {'limit s':>8} "
+            f"{'x limit':>8} {'x meas':>7} {'x BP':>6} {'test acc':>8}")
     print(head)
     print("-" * len(head))
     bp_time = None
