@@ -86,6 +86,22 @@ def run(
                f"best val {f['best_val_acc']:.4f}, epoch {f['epoch_seconds']:.2f}s -> {resolved.path}")
 
 
+@app.command()
+def leaderboard(
+    runs: Path = typer.Option(Path("runs"), help="folder of run records (searched recursively)"),
+    fmt: str = typer.Option("md", "--format", help="md | csv | latex"),
+) -> None:
+    """Rules x tasks: test accuracy mean ± std (n seeds), epoch time and its ratio to BP, angle to BP,
+    and the BP-normalised score's interquartile mean with a stratified-bootstrap 95% CI."""
+    from bioplaus_bench.report import leaderboard_text
+
+    if fmt not in ("md", "csv", "latex"):
+        fail(f"unknown format {fmt!r}; accepted: md, csv, latex")
+    if not runs.exists():
+        fail(f"runs folder {runs} does not exist")
+    typer.echo(leaderboard_text(str(runs), fmt))
+
+
 def main() -> None:
     app()
 
