@@ -102,6 +102,110 @@ def leaderboard(
     typer.echo(leaderboard_text(str(runs), fmt))
 
 
+@app.command()
+def plot(
+    runs: Path = typer.Option(Path("runs"), help="folder of run records (searched recursively)"),
+    out: Path = typer.Option(Path("figures"), help="folder for the PNG and PDF figures"),
+) -> None:
+    """Learning curves per rule, angle to BP per layer over epochs, epoch time per rule (log scale)."""
+    from bioplaus_bench.plots import all_figures
+    from bioplaus_bench.records import read_records
+
+    _setup_logging(False)
+    recs = read_records(runs)
+    if not recs:
+        fail(f"no run records under {runs}")
+    for p in all_figures(recs, out):
+        typer.echo(str(p))
+
+
+SHIBUYA_GRID = "--grid lr=0.1,0.2,0.4,0.8,1,2,4,8 --grid beta=0.001,0.002,0.004,0.008,0.01,0.02,0.04,0.08"
+
+
+@app.command()
+def sensitivity(
+    algo: str = typer.Option(..., "--algo", "-a", help="rule name"),
+    task: str = typer.Option(..., "--task", "-t", help="task name"),
+    grid: list[str] = typer.Option(..., "--grid", help="axis as key=v1,v2,... (one or two axes); Shibuya et al. "
+                                   f"2023 varied the learning rate and the target step size: {SHIBUYA_GRID}"),
+    seeds: str = typer.Option("0", help="comma-separated seeds per grid point"),
+    epochs: int = typer.Option(None, help="epochs per run (default: the task's)"),
+    arch: str = typer.Option(None, help="architecture"),
+    set_: list[str] = typer.Option(None, "--set", help="fixed hyperparameter key=value (repeatable)"),
+    data_dir: Path = typer.Option(None, help="data root"),
+    out: Path = typer.Option(Path("runs/sensitivity"), help="folder for run records, report and figure"),
+) -> None:
+    """Train a rule over a hyperparameter grid (finished points are skipped) and report how sensitive it is:
+    the accuracy surface (heatmap or curve), the spread of final accuracy and the fraction of grid points
+    within 1 point of the rule's best."""
+    import itertools
+
+    import pandas as pd
+
+    from bioplaus_bench import config as cfgmod
+    from bioplaus_bench.harness import RunSpec, resolve, train
+    from bioplaus_bench.plots import sensitivity_figure, sensitivity_scores
+    _setup_logging(False)
+    try:
+        axes = cfgmod.parse_set(grid)
+        if not 1 <= len(axes) <= 2:
+            raise registry.RegistryError(f"give one or two --grid axes, got {len(axes)}")
+        if registry.get_task(task).loss != "ce":
+            raise registry.RegistryError(f"sensitivity scores accuracy points; task {task!r} is a regression task")
+        values = {k: [v for v in vs.split(",") if v] for k, vs in axes.items()}
+        fixed = cfgmod.parse_set(set_)
+        seed_list = [int(x) for x in seeds.split(",")]
+        specs = []
+        for point in itertools.product(*values.values()):
+            for seed in seed_list:
+                spec = RunSpec(algo=algo, task=task, arch=arch, epochs=epochs, seed=seed,
+                               overrides={**fixed, **dict(zip(values, point, strict=True))},
+                               data_dir=str(data_dir) if data_dir else None, out=str(out), progress=False)
+                specs.append((point, resolve(spec)))  # every point is validated before any training
+    except (registry.RegistryError, ValueError) as exc:
+        fail(str(exc))
+    rows = []
+    for i, (point, r) in enumerate(specs, 1):
+        if _status(r.path) != "completed":  # finished points are skipped, so a grid can be re-run
+            log.info("grid point %d/%d: %s seed %d", i, len(specs), dict(zip(values, point, strict=True)),
+                     r.spec.seed)
+            try:
+                train(r.spec, r)
+            except Exception as exc:  # recorded as failed by the harness; the grid goes on
+                log.warning("grid point %s failed: %s", point, exc)
+        rec = _load(r.path)
+        acc = rec.get("final", {}).get("test_acc", float("nan")) if rec.get("status") == "completed" else float("nan")
+        rows.append({**{k: float(v) for k, v in zip(values, point, strict=True)}, "seed": r.spec.seed, "acc": acc})
+    table = pd.DataFrame(rows)
+    means = table.groupby(list(values))["acc"].mean()
+    scores = sensitivity_scores(means.to_numpy())
+    title = f"{algo} on {task}: test accuracy over {' x '.join(values)}"
+    figs = sensitivity_figure(table, list(values), title, out / "figures", f"sensitivity_{algo}_{task}")
+    from bioplaus_bench.report import markdown
+
+    text = (f"# Sensitivity of {algo} on {task}\n\nbest {scores['best']:.2f}%, spread {scores['spread']:.2f} points, "
+            f"{100 * scores['frac_within_1pt']:.0f}% of grid points within 1 point of the best "
+            f"({len(means)} points x {len(seed_list)} seeds; failed points count as NaN and are excluded)\n\n"
+            + markdown((means * 100).round(2).reset_index()) + "\n")
+    (out / f"sensitivity_{algo}_{task}.md").write_text(text)
+    typer.echo(text)
+    for p in figs:
+        typer.echo(str(p))
+
+
+def _load(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _status(path: Path) -> str:
+    return _load(path).get("status", "missing")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,142 @@
+"""Figures from run records (seaborn), each written as PNG and PDF at paper-column width (3.4 in)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+COLUMN_IN = 3.4  # one column of a two-column paper
+
+
+def _setup():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
+    return plt, sns
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.tight_layout()
+    for p in paths:
+        fig.savefig(p, dpi=200)
+    log.info("wrote %s", ", ".join(map(str, paths)))
+    return paths
+
+
+def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        if r.get("status") != "completed":
+            continue
+        c, cur = r["config"], r["curves"]
+        for i, ep in enumerate(cur["epoch"]):
+            rows.append({"rule": c["algo"], "task": c["task"], "seed": c["seed"], "epoch": ep,
+                         "test accuracy (%)": 100 * cur["test_acc"][i], "train loss": cur["train_loss"][i],
+                         "epoch time (s)": cur["epoch_seconds"][i]})
+    return pd.DataFrame(rows)
+
+
+def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    plt, sns = _setup()
+    df = curves_frame(records)
+    paths = []
+    for task, sub in df.groupby("task"):
+        fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.6))
+        sns.lineplot(data=sub, x="epoch", y="test accuracy (%)", hue="rule", errorbar="sd", marker="o", ax=ax)
+        ax.set_title(f"{task}: test accuracy (mean ± sd over seeds)")
+        ax.legend(fontsize=6, ncol=2)
+        paths += _save(fig, out, f"curves_{task}")
+        plt.close(fig)
+    return paths
+
+
+def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    plt, sns = _setup()
+    rows = []
+    for r in records:
+        if r.get("status") != "completed":
+            continue
+        for i, angles in enumerate(r["curves"].get("angles", [])):
+            for name, a in angles.items():
+                if name.endswith("weight") and a == a:
+                    rows.append({"rule": r["config"]["algo"], "task": r["config"]["task"],
+                                 "layer": name.removesuffix(".weight"), "epoch": r["curves"]["epoch"][i],
+                                 "angle to BP (deg)": a})
+    df = pd.DataFrame(rows)
+    paths = []
+    if df.empty:
+        return paths
+    for task, sub in df.groupby("task"):
+        rules = sorted(sub.rule.unique())
+        fig, axes = plt.subplots(1, len(rules), figsize=(max(COLUMN_IN, 1.7 * len(rules)), 2.4), sharey=True,
+                                 squeeze=False)
+        for ax, rule in zip(axes[0], rules, strict=True):
+            sns.lineplot(data=sub[sub.rule == rule], x="epoch", y="angle to BP (deg)", hue="layer", ax=ax,
+                         errorbar=None, marker="o", legend=ax is axes[0][0])
+            ax.set_title(rule)
+            ax.axhline(90, color="grey", lw=0.5, ls="--")
+        axes[0][0].legend(fontsize=5, title="layer", title_fontsize=5)
+        fig.suptitle(f"{task}: angle between each rule's update and the BP gradient", fontsize=8)
+        paths += _save(fig, out, f"angles_{task}")
+        plt.close(fig)
+    return paths
+
+
+def epoch_times(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    plt, sns = _setup()
+    rows = [{"rule": r["config"]["algo"], "task": r["config"]["task"],
+             "epoch time (s)": r["final"]["epoch_seconds"], "feedback": r["final"]["feedback_seconds"]}
+            for r in records if r.get("status") == "completed"]
+    df = pd.DataFrame(rows)
+    paths = []
+    for task, sub in df.groupby("task"):
+        order = sub.groupby("rule")["epoch time (s)"].mean().sort_values().index
+        fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.4))
+        sns.barplot(data=sub, y="rule", x="epoch time (s)", order=order, errorbar="sd", ax=ax, color="C0")
+        ax.set_xscale("log")
+        ax.set_title(f"{task}: training time per epoch (log scale; mean ± sd)")
+        paths += _save(fig, out, f"epoch_time_{task}")
+        plt.close(fig)
+    return paths
+
+
+def sensitivity_figure(table: pd.DataFrame, axes: list[str], title: str, out: Path, name: str) -> list[Path]:
+    """Heatmap of mean test accuracy over a 2-axis grid, or a curve for one axis."""
+    plt, sns = _setup()
+    fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.8))
+    if len(axes) == 2:
+        grid = table.pivot_table(index=axes[0], columns=axes[1], values="acc", aggfunc="mean") * 100
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap="viridis", ax=ax, annot_kws={"fontsize": 6},
+                    cbar_kws={"label": "test accuracy (%)"})
+    else:
+        sns.lineplot(data=table.assign(acc=100 * table.acc), x=axes[0], y="acc", marker="o", errorbar="sd", ax=ax)
+        ax.set_xscale("log")
+        ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=7)
+    paths = _save(fig, out, name)
+    plt.close(fig)
+    return paths
+
+
+def all_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    return learning_curves(records, out) + angle_curves(records, out) + epoch_times(records, out)
+
+
+def sensitivity_scores(acc: np.ndarray) -> dict[str, float]:
+    """Spread (max - min, points) of mean final accuracy over the grid, and the fraction of grid points
+    within 1 point of the best."""
+    acc = 100 * np.asarray(acc, dtype=float)
+    best = np.nanmax(acc)
+    return {"best": float(best), "spread": float(best - np.nanmin(acc)),
+            "frac_within_1pt": float(np.mean(acc >= best - 1.0))}
