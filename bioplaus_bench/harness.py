@@ -201,6 +201,7 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     with Progress(*columns, disable=not show, transient=False) as bar:
         ptask = bar.add_task(f"{cfg['algo']} {cfg['task']}", total=cfg["epochs"] * len(train_b),
                              completed=start_epoch * len(train_b), info="")
+        tick = max(1, len(train_b) // 10)
         for epoch in range(start_epoch, cfg["epochs"]):
             rule.feedback_seconds = 0.0
             loss_sum, correct, seen, angle_s = 0.0, 0, 0, 0.0
@@ -224,6 +225,9 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                         correct += (out.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.advance(ptask)
+                if not show and (i + 1) % tick == 0 and i + 1 < len(train_b):  # batch jobs: a line per 10%
+                    log.info("%s epoch %d: %d/%d batches, %.0fs", r.path.stem, epoch + 1, i + 1, len(train_b),
+                             time.perf_counter() - t0)
             _sync(device)
             seconds = time.perf_counter() - t0 - angle_s
             fb = rule.feedback_seconds
