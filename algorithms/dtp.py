@@ -35,6 +35,7 @@ class Config(OptimConfig):
     fb_lr: tuple[float, ...] = (0.01,)  # feedback learning rate, per layer (or one value)
     fb_momentum: float = 0.9  # feedback SGD momentum
     warmup_epochs: int = 0  # feedback-only epochs before training (Shibuya et al.'s epochs_backward)
+    fb_init_range: float = 0.0  # >0: feedback weights start as U(-a, a) (the FW-DTP code: 1e-2); 0: torch default
 
 
 def reconstruction_loss(rule, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
@@ -58,6 +59,9 @@ class DTP(RuleBase):
         self.iters = tp.per_layer(cfg.fb_iterations, n, "fb_iterations")
         self.noise = tp.per_layer(cfg.fb_noise, n, "fb_noise")
         self.feedback = tp.make_feedback(self.blocks, task.input_shape)
+        if cfg.fb_init_range > 0:
+            for p in self.feedback.parameters():
+                torch.nn.init.uniform_(p, -cfg.fb_init_range, cfg.fb_init_range)
         self.fb_opts = tp.feedback_optimizers(self.feedback, tp.per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
         self.optimizers += [o for o in self.fb_opts if o is not None]
         self.opt = self.add_optimizer(model.parameters(), cfg)

@@ -6,6 +6,10 @@ forward loss sum_l 1/2 ||s_l - t_l||^2; feedback G_l trained by the noisy recons
 ||G_l(F_l(s_{l-1} + e)) - (s_{l-1} + e)||^2, exactly as DTP (algorithms/dtp.py), whose code it reuses.
 Without the difference term, imperfect inverses corrupt every target, which is why TP trails DTP
 (Shibuya et al. report 78.99% test error on MNIST).
+
+Known problem: with the defaults, the MNIST MLP stays at chance: within ~50 batches the targets G(t) push
+every hidden layer into tanh saturation (std of s_l -> 0.99) and the output block sees uninformative
+features. Neither lr 1e-3, a feedback warm-up epoch, nor U(-1e-2, 1e-2) initial inverses fixed it.
 """
 
 from __future__ import annotations
