@@ -33,11 +33,7 @@ class BP(RuleBase):
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # RULE: W <- W - lr * dL/dW, the gradient of the mean loss by autodiff.
-        self.opt.zero_grad(set_to_none=False)
-        out = self.model(x)
-        self.loss(out, y).backward()
-        self.opt.step()
-        return out.detach()
+        return self.autograd_step(x, y, self.opt)
 
 
 register_algorithm(

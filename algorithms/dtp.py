@@ -55,15 +55,11 @@ class DTP(RuleBase):
     def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
-        n = len(self.blocks) - 1
-        self.iters = tp.per_layer(cfg.fb_iterations, n, "fb_iterations")
-        self.noise = tp.per_layer(cfg.fb_noise, n, "fb_noise")
-        self.feedback = tp.make_feedback(self.blocks, task.input_shape)
+        feedback = tp.make_feedback(self.blocks, task.input_shape)
         if cfg.fb_init_range > 0:
-            for p in self.feedback.parameters():
+            for p in feedback.parameters():
                 torch.nn.init.uniform_(p, -cfg.fb_init_range, cfg.fb_init_range)
-        self.fb_opts = tp.feedback_optimizers(self.feedback, tp.per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
-        self.optimizers += [o for o in self.fb_opts if o is not None]
+        tp.attach_feedback(self, feedback, cfg)
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
     def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
@@ -84,12 +80,6 @@ class DTP(RuleBase):
         t = tp.propagate(self.feedback, s, t_n, difference=self.difference)
         tp.local_forward_step(s, t, self.opt, scale=0.5)
         return s[-1].detach()
-
-    def extra_state(self) -> dict:
-        return {"feedback": self.feedback.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.feedback.load_state_dict(state["feedback"])
 
 
 register_algorithm("dtp", Config)(DTP)

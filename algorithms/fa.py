@@ -112,11 +112,7 @@ class FA(RuleBase):
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # RULE: autograd runs the FA backward of every layer (delta_{l-1} = delta_l B_l, see module doc).
-        self.opt.zero_grad(set_to_none=False)
-        out = self.model(x)
-        self.loss(out, y).backward()
-        self.opt.step()
-        return out.detach()
+        return self.autograd_step(x, y, self.opt)
 
 
 register_algorithm("fa", Config)(FA)

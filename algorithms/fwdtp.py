@@ -53,12 +53,6 @@ class FWDTP(RuleBase):
         tp.local_forward_step(s, t, self.opt, scale=1.0)
         return s[-1].detach()
 
-    def extra_state(self) -> dict:
-        return {"feedback": self.feedback.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.feedback.load_state_dict(state["feedback"])
-
 
 register_algorithm(
     "fw-dtp", Config,

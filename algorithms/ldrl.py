@@ -46,12 +46,7 @@ class LDRL(RuleBase):
     def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
-        n = len(self.blocks) - 1
-        self.iters = tp.per_layer(cfg.fb_iterations, n, "fb_iterations")
-        self.noise = tp.per_layer(cfg.fb_noise, n, "fb_noise")
-        self.feedback = tp.inverse_feedback(self.blocks, task.input_shape)
-        self.fb_opts = tp.feedback_optimizers(self.feedback, tp.per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
-        self.optimizers += [o for o in self.fb_opts if o is not None]
+        tp.attach_feedback(self, tp.inverse_feedback(self.blocks, task.input_shape), cfg)
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
     def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
@@ -77,12 +72,6 @@ class LDRL(RuleBase):
         t = tp.propagate(self.feedback, s, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=0.5)
         return s[-1].detach()
-
-    def extra_state(self) -> dict:
-        return {"feedback": self.feedback.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.feedback.load_state_dict(state["feedback"])
 
 
 register_algorithm(

@@ -43,12 +43,8 @@ class USF(RuleBase):
             m.feedback.copy_(s * torch.sign(m.weight))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.refresh_feedback()  # RULE: B_l = s_l sign(W_l) at the current weights
-        self.opt.zero_grad(set_to_none=False)
-        out = self.model(x)
-        self.loss(out, y).backward()
-        self.opt.step()
-        return out.detach()
+        self.refresh_feedback()  # RULE: B_l = s_l sign(W_l) at the current weights, then FA's backward
+        return self.autograd_step(x, y, self.opt)
 
     def extra_state(self) -> dict:
         return {"scales": self.scales}

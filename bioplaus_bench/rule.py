@@ -112,8 +112,18 @@ class RuleBase:
         self.load_extra_state(state.get("extra", {}))
 
     def extra_state(self) -> dict[str, Any]:
-        """Rule-owned tensors outside the model (feedback nets, fixed random matrices)."""
-        return {}
+        """Rule-owned state outside the model: by default a ``self.feedback`` module (feedback nets)."""
+        fb = getattr(self, "feedback", None)
+        return {"feedback": fb.state_dict()} if isinstance(fb, nn.Module) else {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+        if "feedback" in state and isinstance(getattr(self, "feedback", None), nn.Module):
+            self.feedback.load_state_dict(state["feedback"])
+
+    def autograd_step(self, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
+        """Mean task loss, backward through the network as its layers define it, one optimiser step."""
+        opt.zero_grad(set_to_none=False)
+        out = self.model(x)
+        self.loss(out, y).backward()
+        opt.step()
+        return out.detach()

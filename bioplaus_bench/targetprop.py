@@ -181,6 +181,16 @@ def make_feedback(blocks: Sequence[nn.Module], input_shape: tuple[int, ...], bia
     return lee_feedback(blocks, bias) if is_mlp(blocks) else inverse_feedback(blocks, input_shape)
 
 
+def attach_feedback(rule, feedback: nn.ModuleList, cfg) -> None:
+    """Store G_l, the per-layer iterations/noise lists and one optimiser per trainable G_l on ``rule``."""
+    n = len(rule.blocks) - 1
+    rule.feedback = feedback
+    rule.iters = per_layer(cfg.fb_iterations, n, "fb_iterations")
+    rule.noise = per_layer(cfg.fb_noise, n, "fb_noise")
+    rule.fb_opts = feedback_optimizers(feedback, per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
+    rule.optimizers += [o for o in rule.fb_opts if o is not None]
+
+
 def feedback_optimizers(feedback: nn.ModuleList, lrs: Sequence[float], momentum: float,
                         kind: str = "sgd") -> list[torch.optim.Optimizer | None]:
     """One optimiser per trainable feedback layer 1..N-1 (index 0 is None: G_0 is never trained)."""
