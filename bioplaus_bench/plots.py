@@ -52,10 +52,18 @@ def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     df = curves_frame(records)
     paths = []
     for task, sub in df.groupby("task"):
-        fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.6))
-        sns.lineplot(data=sub, x="epoch", y="test accuracy (%)", hue="rule", errorbar="sd", marker="o", ax=ax)
-        ax.set_title(f"{task}: test accuracy (mean ± sd over seeds)")
-        ax.legend(fontsize=6, ncol=2)
+        # left: every rule; right: zoom on the rules within 10 points of the best, where they differ
+        fig, axes = plt.subplots(1, 2, figsize=(2 * COLUMN_IN, 2.6))
+        for ax in axes:
+            sns.lineplot(data=sub, x="epoch", y="test accuracy (%)", hue="rule", errorbar="sd", marker="o", ax=ax,
+                         legend=ax is axes[1])
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        top = sub.groupby("rule")["test accuracy (%)"].max().max()
+        axes[1].set_ylim(top - 10, top + 1)
+        axes[0].set_title("all rules")
+        axes[1].set_title("zoom: within 10 points of the best")
+        axes[1].legend(fontsize=6, ncol=2, loc="lower right")
+        fig.suptitle(f"{task}: test accuracy (mean ± sd over seeds)", fontsize=8)
         paths += _save(fig, out, f"curves_{task}")
         plt.close(fig)
     return paths
@@ -79,15 +87,22 @@ def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
         return paths
     for task, sub in df.groupby("task"):
         rules = sorted(sub.rule.unique())
-        fig, axes = plt.subplots(1, len(rules), figsize=(max(COLUMN_IN, 1.7 * len(rules)), 2.4), sharey=True,
+        ncol = min(4, len(rules))
+        nrow = -(-len(rules) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2 * COLUMN_IN, 1.9 * nrow + 0.5), sharey=True, sharex=True,
                                  squeeze=False)
-        for ax, rule in zip(axes[0], rules, strict=True):
+        for ax, rule in zip(axes.flat, rules, strict=False):
             sns.lineplot(data=sub[sub.rule == rule], x="epoch", y="angle to BP (deg)", hue="layer", ax=ax,
-                         errorbar=None, marker="o", legend=ax is axes[0][0])
-            ax.set_title(rule)
+                         errorbar="sd", marker="o", legend=ax is axes[0][0])
+            ax.set_title(rule, fontsize=8)
             ax.axhline(90, color="grey", lw=0.5, ls="--")
-        axes[0][0].legend(fontsize=5, title="layer", title_fontsize=5)
-        fig.suptitle(f"{task}: angle between each rule's update and the BP gradient", fontsize=8)
+            ax.set_ylim(-5, 100)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        for ax in list(axes.flat)[len(rules):]:
+            ax.set_visible(False)
+        axes[0][0].legend(fontsize=5, title="weight tensor", title_fontsize=5)
+        fig.suptitle(f"{task}: angle between each rule's update and the BP gradient (mean ± sd over seeds; "
+                     "dashed: 90°)", fontsize=8)
         paths += _save(fig, out, f"angles_{task}")
         plt.close(fig)
     return paths
@@ -105,7 +120,14 @@ def epoch_times(records: list[dict[str, Any]], out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.4))
         sns.barplot(data=sub, y="rule", x="epoch time (s)", order=order, errorbar="sd", ax=ax, color="C0")
         ax.set_xscale("log")
-        ax.set_title(f"{task}: training time per epoch (log scale; mean ± sd)")
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks([t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+                       if t <= 2 * sub["epoch time (s)"].max() and t >= sub["epoch time (s)"].min() / 2])
+        ax.set_xlabel("training seconds per epoch (log scale)")
+        ax.set_title(f"{task}: seconds per epoch (mean ± sd)", fontsize=8)
         paths += _save(fig, out, f"epoch_time_{task}")
         plt.close(fig)
     return paths
