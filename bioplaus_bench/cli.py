@@ -107,7 +107,8 @@ def plot(
     runs: Path = typer.Option(Path("runs"), help="folder of run records (searched recursively)"),
     out: Path = typer.Option(Path("figures"), help="folder for the PNG and PDF figures"),
 ) -> None:
-    """Learning curves per rule, angle to BP per layer over epochs, epoch time per rule (log scale)."""
+    """Learning curves per rule, angle to BP per layer over epochs, epoch time per rule (log scale), and a
+    sensitivity heatmap for every rule and task whose records vary in one or two hyperparameters."""
     from bioplaus_bench.plots import all_figures
     from bioplaus_bench.records import read_records
 

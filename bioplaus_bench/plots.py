@@ -151,8 +151,27 @@ def sensitivity_figure(table: pd.DataFrame, axes: list[str], title: str, out: Pa
     return paths
 
 
+def sensitivity_heatmaps(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """A heatmap (or curve) per rule and task whose records differ in one or two rule hyperparameters."""
+    paths = []
+    done = [r for r in records if r.get("status") == "completed"]
+    key = lambda r: (r["config"]["algo"], r["config"]["task"], r["config"]["arch"])  # noqa: E731
+    for algo, task, arch in sorted({key(r) for r in done}):
+        recs = [r for r in done if key(r) == (algo, task, arch)]
+        hp = pd.DataFrame([r["config"]["hparams"] for r in recs]).astype(str)
+        axes = [c for c in hp.columns if hp[c].nunique() > 1]
+        if not 1 <= len(axes) <= 2:
+            continue
+        table = pd.DataFrame([{**{a: float(r["config"]["hparams"][a]) for a in axes}, "acc": r["final"]["test_acc"]}
+                              for r in recs])
+        title = f"{algo} on {task}: test accuracy over {' x '.join(axes)}"
+        paths += sensitivity_figure(table, axes, title, out, f"sensitivity_{algo}_{task}_{arch}")
+    return paths
+
+
 def all_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    return learning_curves(records, out) + angle_curves(records, out) + epoch_times(records, out)
+    return (learning_curves(records, out) + angle_curves(records, out) + epoch_times(records, out)
+            + sensitivity_heatmaps(records, out))
 
 
 def sensitivity_scores(acc: np.ndarray) -> dict[str, float]:
