@@ -34,9 +34,9 @@ class Config(DTPConfig):
 class DRL(DTP):
     """DRL (Meulemans et al. 2020): feedback trained by the difference reconstruction loss through the top."""
 
-    @property
-    def has_pooling(self) -> bool:
-        return not tp.is_mlp(self.blocks)
+    def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
+        super().__init__(model, cfg, task, epochs)
+        self.has_pooling = not tp.is_mlp(self.blocks)  # conv nets must restore their clean pooling indices
 
     def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
         sigma = self.noise[layer - 1]

@@ -167,14 +167,15 @@ def sensitivity(
         fail(str(exc))
     rows = []
     for i, (point, r) in enumerate(specs, 1):
-        if _status(r.path) != "completed":  # finished points are skipped, so a grid can be re-run
+        rec = _load(r.path)
+        if rec.get("status") != "completed":  # finished points are skipped, so a grid can be re-run
             log.info("grid point %d/%d: %s seed %d", i, len(specs), dict(zip(values, point, strict=True)),
                      r.spec.seed)
             try:
                 train(r.spec, r)
             except Exception as exc:  # recorded as failed by the harness; the grid goes on
                 log.warning("grid point %s failed: %s", point, exc)
-        rec = _load(r.path)
+            rec = _load(r.path)
         acc = rec.get("final", {}).get("test_acc", float("nan")) if rec.get("status") == "completed" else float("nan")
         rows.append({**{k: float(v) for k, v in zip(values, point, strict=True)}, "seed": r.spec.seed, "acc": acc})
     table = pd.DataFrame(rows)
@@ -201,10 +202,6 @@ def _load(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _status(path: Path) -> str:
-    return _load(path).get("status", "missing")
 
 
 def main() -> None:

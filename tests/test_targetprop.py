@@ -56,12 +56,11 @@ def _jacobian_error(f, g, x0):
 @pytest.mark.parametrize("kind", ["linear", "conv+pool"])
 def test_ldrl_feedback_learns_the_transpose_jacobian(kind):
     torch.manual_seed(0)
+    lr, noise, iters = 0.05, 0.1, 1500
     if kind == "linear":
         shape, layer = (12,), nn.Sequential(nn.Linear(12, 8))
-        lr, noise, iters = 0.05, 0.1, 1500
     else:
         shape, layer = (2, 6, 6), nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), MaxPoolIdx(2, 2))
-        lr, noise, iters = 0.05, 0.1, 1500
     first = nn.Sequential(nn.Linear(12, 12)) if kind == "linear" else nn.Sequential(nn.Conv2d(2, 2, 1))
     model = nn.Sequential(first, layer)  # F stays frozen: only G_1's optimiser is stepped below
     rule = _rule("l-drl", model, shape, 8, fb_lr=lr, fb_noise=noise, fb_iterations=iters, fb_momentum=0.9)
