@@ -16,7 +16,10 @@ G_l inverts F_l layer by layer: Conv2d -> ConvTranspose2d, MaxPool2d -> MaxUnpoo
 indices (passed per layer, not through a shared global), activation -> the same activation.
 
 Deviations: none in the equations. The val/test passes do not compute feedback losses (scalingDTP does,
-which only costs time).
+which only costs time). Optional, off by default: ``warmup_batches`` feedback-only batches before the first
+forward step. With few feedback iterations per batch (the CPU budget: 5 instead of the paper's 41/51/24 on
+LeNet), the untrained inverses' targets move the fc block so far that LeNet diverges within ~20 batches
+(results/probes/ldrl_lenet_*.out); 20 warm-up batches and forward lr 0.01 keep it stable.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Config(OptimConfig):
     fb_noise: tuple[float, ...] = (0.05,)  # sigma_l of the L-DRL noise, per layer (or one value)
     fb_lr: tuple[float, ...] = (0.01,)  # feedback SGD learning rate, per layer (or one value)
     fb_momentum: float = 0.9  # feedback SGD momentum
+    warmup_batches: int = 0  # feedback-only batches before the first forward step (not in the paper; see docstring)
 
 
 class LDRL(RuleBase):
@@ -48,6 +52,14 @@ class LDRL(RuleBase):
         self.blocks = list(model.children())
         tp.attach_feedback(self, tp.inverse_feedback(self.blocks, task.input_shape), cfg)
         self.opt = self.add_optimizer(model.parameters(), cfg)
+
+    def warmup(self, batches) -> None:
+        """Train only the feedback on the first ``warmup_batches`` batches (``fb_iterations`` steps each)."""
+        with self.feedback_timer():
+            for i, (x, _y) in enumerate(batches):
+                if i >= self.cfg.warmup_batches:
+                    break
+                tp.train_feedback(self.blocks, self.fb_opts, self.iters, x, self.feedback_loss)
 
     def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
         f, g, sigma = self.blocks[layer], self.feedback[layer], self.noise[layer - 1]

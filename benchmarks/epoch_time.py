@@ -25,7 +25,7 @@ from bioplaus_bench import get_algorithm, get_arch, get_task, load_all, registry
 from bioplaus_bench.config import resolve
 from bioplaus_bench.harness import RunSpec, train
 
-DEFAULT_ALGOS = ("bp", "fa", "dfa", "tp", "dtp", "drl", "l-drl", "fw-dtp", "usf", "frsf", "dni", "cdni")
+DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp")
 
 
 def measured_peak_gflops(n: int = 2048, reps: int = 10) -> float:

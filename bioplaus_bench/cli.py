@@ -204,6 +204,159 @@ def _load(path: Path) -> dict:
         return {}
 
 
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@app.command()
+def grid(
+    algo: str = typer.Option(None, "--algo", "-a", help="comma-separated rules, e.g. bp,fa"),
+    task: str = typer.Option(None, "--task", "-t", help="comma-separated tasks, e.g. mnist,fashion-mnist"),
+    seeds: str = typer.Option(None, help="comma-separated seeds [default: 0]"),
+    grid_: list[str] = typer.Option(None, "--grid", help="hyperparameter axis key=v1,v2,... (repeatable; "
+                                    "the grid is their product)"),
+    set_: list[str] = typer.Option(None, "--set", help="fixed hyperparameter key=value (repeatable)"),
+    study: Path = typer.Option(None, help="study file (TOML) defining the grid; flags given here override it"),
+    arch: str = typer.Option(None, help="architecture for every point"),
+    preset: str = typer.Option(None, help="rule preset for every point"),
+    epochs: int = typer.Option(None, help="epochs per point"),
+    batch_size: int = typer.Option(None, help="batch size per point"),
+    executor: str = typer.Option(None, help="local (this machine, --max-parallel at once) | slurm (one job "
+                                 "array through submitit) | debug (in this process) [default: local]"),
+    partition: str = typer.Option(None, help="SLURM partition [default: the cluster's default]"),
+    timeout_min: int = typer.Option(None, help="SLURM time limit per job, minutes; a timed-out job is requeued "
+                                    "and resumes from its last epoch checkpoint [default: 60]"),
+    cpus_per_task: int = typer.Option(None, help="CPU threads per point [default: local: cores/max-parallel, "
+                                      "slurm: 1]"),
+    gpus_per_node: int = typer.Option(None, help="GPUs per SLURM job [default: 0]"),
+    mem_gb: float = typer.Option(None, help="memory per SLURM job in GB [default: the cluster's DefMemPerCPU]"),
+    max_parallel: int = typer.Option(None, help="points running at once [default: 1]"),
+    no_wait: bool = typer.Option(False, "--no-wait", help="slurm: return after submitting (see `bench status`)"),
+    data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
+    out: Path = typer.Option(None, help="folder of the grid's records and checkpoints [default: runs/grid]"),
+) -> None:
+    """Run a grid of rules x tasks x seeds x hyperparameter axes. One record per point, named by the hash of
+    its config: re-running skips finished points and resumes failed or killed ones from their checkpoint."""
+    from bioplaus_bench import config as cfgmod
+    from bioplaus_bench import grid as gridmod
+
+    _setup_logging(False)
+    try:
+        if study is not None:
+            st, ex = gridmod.load_study(study)
+        elif algo and task:
+            st, ex = gridmod.Study(algos=[], tasks=[]), {}
+        else:
+            raise registry.RegistryError("give --algo and --task (comma-separated lists), or --study FILE")
+        flags = {"algos": _csv(algo), "tasks": _csv(task), "seeds": [int(x) for x in _csv(seeds)],
+                 "grid": {k: _csv(v) for k, v in cfgmod.parse_set(grid_).items()}, "set": cfgmod.parse_set(set_),
+                 "arch": arch, "preset": preset, "epochs": epochs, "batch_size": batch_size,
+                 "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None}
+        for key, value in flags.items():
+            if value:
+                setattr(st, key, value)
+        if not st.algos or not st.tasks:
+            raise registry.RegistryError("the grid needs at least one rule (--algo) and one task (--task)")
+        eflags = {"name": executor, "partition": partition, "timeout_min": timeout_min,
+                  "cpus_per_task": cpus_per_task, "gpus_per_node": gpus_per_node, "mem_gb": mem_gb,
+                  "max_parallel": max_parallel}
+        ex.update({k: v for k, v in eflags.items() if v is not None})
+        if no_wait:
+            ex["wait"] = False
+        opts = gridmod.ExecutorOptions(**ex)
+        points, todo = gridmod.plan(st.specs())
+    except (registry.RegistryError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"{len(points)} grid points in {st.out}: {len(points) - len(todo)} finished, {len(todo)} to run "
+               f"({opts.name} executor)")
+    try:
+        result = gridmod.execute(points, todo, opts)
+    except Exception as exc:  # e.g. no SLURM on this machine
+        fail(f"{opts.name} executor failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}")
+    _print_status(st.out)
+    failed = [k for k, v in result.items() if v == "failed"]
+    if failed:
+        fail(f"{len(failed)} of {len(result)} grid points failed: {', '.join(failed)} "
+             "(see `bench status`; re-run the grid to retry them)")
+
+
+def _print_status(out: str | Path) -> dict[str, int]:
+    import pandas as pd
+
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench.report import markdown
+
+    rows = gridmod.status(out)
+    table = pd.DataFrame(rows).drop(columns=["run_id"])
+    typer.echo(markdown(table))
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("done", "running", "pending", "failed", "missing")}
+    typer.echo(f"{len(rows)} points: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return counts
+
+
+@app.command("status")
+def status_cmd(
+    out: Path = typer.Option(Path("runs/grid"), help="the grid's folder (its --out)"),
+) -> None:
+    """Show a grid: done (with test accuracy), running (epochs done), pending, failed (with the last line of
+    its error) and missing points. Exits 1 when any point failed."""
+    try:
+        counts = _print_status(out)
+    except registry.RegistryError as exc:
+        fail(str(exc))
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def paper(
+    name: str = typer.Argument(..., help="`list`, or a study: lillicrap2016 | shibuya2023 | ernoult2022"),
+    budget: str = typer.Option("smoke", help="smoke (every cell, tiny budget, minutes; CIFAR/ImageNet32 on "
+                               "generated stand-ins) | full (the paper's epochs and seeds; meant for a cluster)"),
+    executor: str = typer.Option("local", help="local | slurm | debug (see `bench grid --help`)"),
+    max_parallel: int = typer.Option(1, help="cells running at once"),
+    cpus_per_task: int = typer.Option(None, help="CPU threads per cell"),
+    partition: str = typer.Option(None, help="SLURM partition"),
+    timeout_min: int = typer.Option(60, help="SLURM time limit per job (timeouts requeue and resume)"),
+    gpus_per_node: int = typer.Option(0, help="GPUs per SLURM job"),
+    mem_gb: float = typer.Option(None, help="memory per SLURM job in GB"),
+    render_only: bool = typer.Option(False, "--render-only", help="only rebuild the table and figures from the "
+                                     "records already there"),
+    data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
+    out: Path = typer.Option(None, help="study folder [default: results/papers/<name>]"),
+) -> None:
+    """Regenerate a paper's table (published beside measured, with the difference; markdown and LaTeX) and its
+    figures. Every cell is a grid point: finished cells are skipped, failed ones rerun."""
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench import papers
+
+    _setup_logging(False)
+    if name == "list":
+        for p in papers.PAPERS.values():
+            n = sum(c.runnable for c in p.cells)
+            typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget)")
+        return
+    try:
+        registry.load_all()
+        study = papers.get_paper(name)
+        opts = gridmod.ExecutorOptions(name=executor, partition=partition, timeout_min=timeout_min,
+                                       cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node, mem_gb=mem_gb,
+                                       max_parallel=max_parallel)
+        folder = out or Path("results") / "papers" / name
+        df, paths, result = papers.run(study, budget, folder, str(data_dir) if data_dir else None, opts,
+                                       render_only)
+    except (registry.RegistryError, ValueError, DataError) as exc:
+        fail(str(exc))
+    from bioplaus_bench.report import markdown
+
+    typer.echo(markdown(df))
+    for p in paths:
+        typer.echo(str(p))
+    failed = [k for k, v in result.items() if v == "failed"]
+    if failed:
+        fail(f"{len(failed)} cells failed: {', '.join(failed)} (see `bench status --out {folder}/runs`)")
+
+
 def main() -> None:
     app()
 

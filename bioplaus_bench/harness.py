@@ -6,6 +6,7 @@ Reader's path: ``bench run`` (cli.py) -> ``train`` (this file) -> ``rule.step`` 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ import torch
 
 from bioplaus_bench import config as cfgmod
 from bioplaus_bench import data as datamod
+from bioplaus_bench.generated import is_generated
 from bioplaus_bench.measure import angles_to_bp
 from bioplaus_bench.records import SCHEMA_VERSION, environment, record_name, write_json_atomic
 from bioplaus_bench.registry import RegistryError, get_algorithm, get_arch, get_task
@@ -46,6 +48,7 @@ class RunSpec:
     device: str = "auto"
     data_dir: str | None = None
     out: str = "runs"
+    max_batches: int | None = None  # train on at most this many batches per epoch (smoke budgets)
     checkpoint: bool = False  # save a resumable checkpoint after every epoch (grids turn it on)
     progress: bool | None = None  # progress bar; None = only on a terminal
 
@@ -81,6 +84,8 @@ def resolve(spec: RunSpec) -> Resolved:
         "epochs": epochs, "batch_size": batch, "val_size": val, "angle_every": spec.angle_every,
         "hparams": dataclasses.asdict(rule_cfg),
     }
+    if spec.max_batches is not None:  # only when set, so that full-budget hashes stay as they were
+        config["max_batches"] = spec.max_batches
     path = Path(spec.out) / f"{record_name(config)}.json"
     return Resolved(spec, entry, rule_cfg, task, config, path)
 
@@ -131,15 +136,17 @@ def train(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
     """Run one (rule, task, seed) and write its record; returns the record. A crash writes a failed record."""
     r = resolved or resolve(spec)
     device = pick_device(spec.device)
-    if os.environ.get("SLURM_CPUS_PER_TASK"):  # follow the job's CPU allocation
-        torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
+    threads = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("BIOPLAUS_THREADS")
+    if threads:  # follow the job's CPU allocation (SLURM) or the local grid's share of the cores
+        torch.set_num_threads(int(threads))
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
         "config": r.config, "task_synthetic": r.task.synthetic, "started": time.time(),
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("bench") else None,
-        "env": environment(device),
+        "env": environment(device), "pid": os.getpid(),
     }
     ckpt_path = r.path.with_suffix(".ckpt.pt")
+    write_json_atomic(r.path, record)  # a "running" record, so `bench status` can see the run
     try:
         _train(r, device, record, ckpt_path)
         record["status"] = "completed"
@@ -162,7 +169,9 @@ def train(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
 def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path: Path) -> None:
     cfg, task, spec = r.config, r.task, r.spec
     seed_everything(cfg["seed"])
-    splits = datamod.load_splits(task, datamod.data_root(spec.data_dir), cfg["val_size"], device)
+    root = datamod.data_root(spec.data_dir)
+    splits = datamod.load_splits(task, root, cfg["val_size"], device)
+    record["data_generated"] = is_generated(root) and not task.synthetic  # stand-in files: not a result
     model = get_arch(cfg["arch"]).build(task.input_shape, task.num_classes).to(device)
     rule = r.entry.cls(model, r.rule_cfg, task, cfg["epochs"])
     record["n_params"] = sum(p.numel() for p in model.parameters())
@@ -199,9 +208,10 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, disable=not show, transient=False) as bar:
-        ptask = bar.add_task(f"{cfg['algo']} {cfg['task']}", total=cfg["epochs"] * len(train_b),
-                             completed=start_epoch * len(train_b), info="")
-        tick = max(1, len(train_b) // 10)
+        n_batches = min(len(train_b), cfg.get("max_batches") or len(train_b))
+        ptask = bar.add_task(f"{cfg['algo']} {cfg['task']}", total=cfg["epochs"] * n_batches,
+                             completed=start_epoch * n_batches, info="")
+        tick = max(1, n_batches // 10)
         for epoch in range(start_epoch, cfg["epochs"]):
             rule.feedback_seconds = 0.0
             loss_sum, correct, seen, angle_s = 0.0, 0, 0, 0.0
@@ -209,6 +219,8 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
             _sync(device)
             t0 = time.perf_counter()
             for i, (x, y) in enumerate(train_b):
+                if cfg.get("max_batches") is not None and i >= cfg["max_batches"]:
+                    break
                 if spec.angle_every and i % spec.angle_every == 0:
                     _sync(device)
                     ta = time.perf_counter()
@@ -225,8 +237,8 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                         correct += (out.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.advance(ptask)
-                if not show and (i + 1) % tick == 0 and i + 1 < len(train_b):  # batch jobs: a line per 10%
-                    log.info("%s epoch %d: %d/%d batches, %.0fs", r.path.stem, epoch + 1, i + 1, len(train_b),
+                if not show and (i + 1) % tick == 0 and i + 1 < n_batches:  # batch jobs: a line per 10%
+                    log.info("%s epoch %d: %d/%d batches, %.0fs", r.path.stem, epoch + 1, i + 1, n_batches,
                              time.perf_counter() - t0)
             _sync(device)
             seconds = time.perf_counter() - t0 - angle_s
@@ -262,11 +274,28 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                             "py_rng": random.getstate(), "np_rng": np.random.get_state(), "curves": curves,
                             "epoch": epoch + 1, "warmup": (warmup_s, warmup_fb)}, str(ckpt_path) + ".tmp")
                 os.replace(str(ckpt_path) + ".tmp", ckpt_path)
+            write_json_atomic(r.path, {**record, "curves": curves, "epochs_done": epoch + 1})
 
     record["curves"] = curves
     record["final"] = final_metrics(curves, warmup_s, warmup_fb)
     if spec.checkpoint:  # the final weights, for bit-for-bit comparisons of resumed runs
         torch.save(rule.model.state_dict(), r.path.with_suffix(".weights.pt"))
+
+
+def mark_failed(r: Resolved, error: str) -> None:
+    """Record a run that died without writing its own failure (SIGKILL, scancel, out of memory).
+    A completed record is never overwritten."""
+    old: dict[str, Any] = {}
+    if r.path.exists():
+        try:
+            old = json.loads(r.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = {}
+    if old.get("status") == "completed":
+        return
+    rec = {"schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "config": r.config,
+           "task_synthetic": r.task.synthetic, **old, "status": "failed", "error": error, "finished": time.time()}
+    write_json_atomic(r.path, rec)
 
 
 def final_metrics(c: dict[str, list], warmup_s: float, warmup_fb: float) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append({
             "algo": c["algo"], "task": c["task"], "arch": c["arch"], "seed": c["seed"], "epochs": c["epochs"],
             "status": r.get("status", "?"), "synthetic": r.get("task_synthetic", False),
+            "data_generated": bool(r.get("data_generated", False)),
             "test_acc": f.get("test_acc", np.nan), "test_top5": f.get("test_top5", np.nan),
             "epoch_seconds": f.get("epoch_seconds", np.nan), "feedback_seconds": f.get("feedback_seconds", np.nan),
             "angle": float(np.mean(angles)) if angles else np.nan, "chance": chance,
@@ -67,8 +68,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def leaderboard(df: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per rule x task table, across-task summary). Only completed runs are aggregated."""
-    ok = df[df.status == "completed"]
+    """(per rule x task table, across-task summary). Only completed runs on real data are aggregated."""
+    ok = df[(df.status == "completed") & ~df.data_generated]
     g = ok.groupby(["algo", "task", "arch"])
     table = g.agg(acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"), n=("test_acc", "size"),
                   epoch_s=("epoch_seconds", "mean"), feedback_s=("feedback_seconds", "mean"),
@@ -117,7 +118,9 @@ def render(df: pd.DataFrame, fmt: str = "md") -> str:
             body = wide.to_latex(index=False)
         else:
             body = markdown(wide) + "\n"
-    bad = df[df.status != "completed"]
+    bad = df[(df.status != "completed") | df.data_generated]
+    bad = bad.assign(status=[f"{st} (generated data: not a result)" if g else st
+                             for st, g in zip(bad.status, bad.data_generated, strict=True)])
     if len(bad) and fmt == "md":
         body += "\nNot aggregated (failed or incomplete):\n\n" + markdown(bad[["algo", "task", "arch", "seed", "status",
                                                                                 "error"]]) + "\n"

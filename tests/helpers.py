@@ -1,5 +1,11 @@
 """Small helpers shared by the tests."""
 
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import torch
 
 from bioplaus_bench import get_algorithm, get_arch, get_task
@@ -15,3 +21,33 @@ def make_rule(algo: str, task: str = "mnist", arch: str | None = None, epochs: i
     cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()})
     model = get_arch(arch or spec.default_arch).build(spec.input_shape, spec.num_classes)
     return entry.cls(model, cfg, spec, epochs), spec
+
+
+# ---- grids: the bench CLI in a subprocess, records in a folder, polling
+
+BENCH = [sys.executable, "-m", "bioplaus_bench"]
+
+
+def bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=600)
+    if check and res.returncode != 0:
+        raise AssertionError(f"bench {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def records(folder: Path) -> dict[str, dict]:
+    out = {}
+    for p in folder.glob("*.json"):
+        rec = json.loads(p.read_text())
+        if "schema_version" in rec:
+            out[p.stem] = rec
+    return out
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,5 +1,6 @@
 """uSF and frSF: the feedback follows W's signs at every step."""
 
+import pytest
 import torch
 from helpers import make_rule
 
@@ -8,12 +9,13 @@ def test_usf_feedback_is_the_scaled_sign_of_w_at_every_step():
     rule, _ = make_rule("usf", "mnist", "lenet")
     x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
     for _ in range(3):
+        before = [m.weight.detach().clone() for m in rule.layers]
         rule.step(x, y)
-        # the B used by this step was built from the weights before the optimiser moved them; check the
-        # refresh the next step performs against the current weights
-        rule.refresh_feedback()
-        for m, s in zip(rule.layers, rule.scales, strict=True):
-            assert torch.equal(m.feedback, s * torch.sign(m.weight))
+        # the B this step used (it is not touched after the backward pass) is s * sign(W at the step)
+        for m, s, w in zip(rule.layers, rule.scales, before, strict=True):
+            assert torch.equal(m.feedback, s * torch.sign(w))
+            assert s == pytest.approx(w.std().item(), rel=0.5)  # W's scale (its std at initialisation)
+        assert any(not torch.equal(m.weight, w) for m, w in zip(rule.layers, before, strict=True))
     assert len(rule.layers) == 4
 
 

@@ -1,0 +1,391 @@
+"""Grids of runs: expand a study into run specs, skip finished points, execute the rest, report status.
+
+A grid lives in one output folder. Every point writes its own run record there, named by the hash of its
+resolved config (``records.record_name``), so a re-run skips completed points and only executes what is
+missing or failed. Each point checkpoints after every epoch (``RunSpec.checkpoint``) and resumes from that
+checkpoint when it runs again, whether it was killed, cancelled or requeued after a SLURM timeout.
+
+Executors:
+* ``local`` (default): one subprocess per point, at most ``max_parallel`` at once, the cores split
+  between them; a point that dies (even by SIGKILL) gets a failed record and the others go on.
+* ``slurm``: one submitit job array; ``GridPoint.checkpoint`` is submitit's checkpointing hook, so a job
+  that reaches its time limit or is preempted is requeued and resumes from its last epoch checkpoint.
+* ``debug``: in this process, one point after another (for debuggers and tests).
+
+``grid.json`` in the folder lists the points and the jobs that ran them; ``bench status`` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bioplaus_bench.harness import Resolved, RunSpec, mark_failed, resolve, train
+from bioplaus_bench.records import write_json_atomic
+from bioplaus_bench.registry import RegistryError
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "slurm", "debug")
+MANIFEST = "grid.json"
+
+
+@dataclass
+class ExecutorOptions:
+    name: str = "local"  # local | slurm | debug
+    partition: str | None = None  # SLURM partition (None: the cluster's default)
+    timeout_min: int = 60  # SLURM time limit per job; on timeout the job is requeued and resumes
+    cpus_per_task: int | None = None  # torch threads per point (None: local = cores / max_parallel, slurm = 1)
+    gpus_per_node: int = 0
+    mem_gb: float | None = None  # SLURM memory per job (None: the cluster's DefMemPerCPU)
+    max_parallel: int = 1  # points running at once (local) / the job array's parallelism (slurm)
+    wait: bool = True  # slurm: wait for the array to finish (local and debug always wait)
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise RegistryError(f"unknown executor {self.name!r}; accepted: {', '.join(EXECUTORS)}")
+        if self.max_parallel < 1:
+            raise RegistryError(f"max_parallel must be >= 1, got {self.max_parallel}")
+
+
+@dataclass
+class Study:
+    """A grid: algos x tasks x seeds x the product of the ``grid`` axes, with fixed ``set`` overrides."""
+
+    algos: list[str]
+    tasks: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    grid: dict[str, list[str]] = field(default_factory=dict)  # hyperparameter axes
+    set: dict[str, str] = field(default_factory=dict)  # fixed hyperparameter overrides
+    arch: str | None = None
+    preset: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    val_size: int | None = None
+    angle_every: int = 0
+    data_dir: str | None = None
+    out: str = "runs/grid"
+    name: str = "grid"
+
+    def specs(self) -> list[RunSpec]:
+        axes = list(self.grid)
+        out = []
+        for algo, task, point, seed in itertools.product(self.algos, self.tasks,
+                                                         itertools.product(*self.grid.values()), self.seeds):
+            out.append(RunSpec(algo=algo, task=task, arch=self.arch, preset=self.preset, epochs=self.epochs,
+                               batch_size=self.batch_size, seed=int(seed),
+                               overrides={**self.set, **{k: str(v) for k, v in zip(axes, point, strict=True)}},
+                               val_size=self.val_size, angle_every=self.angle_every, data_dir=self.data_dir,
+                               out=self.out))
+        return out
+
+
+STUDY_KEYS = {f.name for f in dataclasses.fields(Study)} | {"executor"}
+EXECUTOR_KEYS = {f.name for f in dataclasses.fields(ExecutorOptions)}
+
+
+def load_study(path: str | os.PathLike) -> tuple[Study, dict[str, Any]]:
+    """Read a study TOML file: the Study fields at top level, ``[grid]``, ``[set]`` and ``[executor]`` tables.
+    Returns the study and the executor table (CLI flags override it)."""
+    p = Path(path)
+    if not p.exists():
+        raise RegistryError(f"study file {p} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"study file {p} is not valid TOML: {exc}") from None
+    bad = sorted(set(raw) - STUDY_KEYS)
+    if bad:
+        raise RegistryError(f"unknown key(s) {', '.join(bad)} in {p}; accepted: {', '.join(sorted(STUDY_KEYS))}")
+    executor = raw.pop("executor", {})
+    bad = sorted(set(executor) - EXECUTOR_KEYS)
+    if bad:
+        raise RegistryError(f"unknown [executor] key(s) {', '.join(bad)} in {p}; "
+                            f"accepted: {', '.join(sorted(EXECUTOR_KEYS))}")
+    for key in ("algos", "tasks"):
+        if key not in raw:
+            raise RegistryError(f"study file {p} needs a {key!r} list")
+    raw["grid"] = {k: [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in raw.get("grid", {}).items()}
+    raw["set"] = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw.get("set", {}).items()}
+    for key in ("algos", "tasks", "seeds"):
+        if key in raw and not isinstance(raw[key], list):
+            raw[key] = [raw[key]]
+    return Study(**raw), executor
+
+
+# --------------------------------------------------------------------------------------------- planning
+
+def plan(specs: list[RunSpec]) -> tuple[list[Resolved], list[Resolved]]:
+    """Resolve every point first (a bad name or key fails the whole grid before any work), then split them
+    into (all points, points still to run). Completed records are skipped; failed or missing ones rerun."""
+    resolved, seen = [], set()
+    for spec in specs:
+        spec.checkpoint, spec.progress = True, False
+        r = resolve(spec)
+        if r.path in seen:  # the same config twice (e.g. a seed listed twice) runs once
+            continue
+        seen.add(r.path)
+        resolved.append(r)
+    todo = [r for r in resolved if record_status(r.path) != "completed"]
+    return resolved, todo
+
+
+def record_status(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _spec_dict(spec: RunSpec) -> dict[str, Any]:
+    return dataclasses.asdict(spec)
+
+
+def _update_manifest(out: Path, points: list[Resolved], jobs: dict[str, dict[str, Any]]) -> None:
+    path = out / MANIFEST
+    manifest = json.loads(path.read_text()) if path.exists() else {"points": {}, "jobs": {}}
+    for r in points:
+        manifest["points"][r.path.stem] = _spec_dict(r.spec)
+    manifest["jobs"].update(jobs)
+    write_json_atomic(path, manifest)
+
+
+# --------------------------------------------------------------------------------------------- execution
+
+class Terminated(Exception):
+    """SIGTERM reached a grid point: scancel, preemption or shutdown."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated("received SIGTERM (scancel, preemption or shutdown); rerun the grid to resume from the "
+                     "last epoch checkpoint")
+
+
+class GridPoint:
+    """The callable a SLURM job runs. ``checkpoint`` is submitit's hook, called on timeout (USR2 before the
+    time limit): it requeues the same point, which resumes from the epoch checkpoint on disk."""
+
+    def __call__(self, spec: dict[str, Any]) -> str:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        # submitit ignores SIGTERM; we stop at once instead, writing a failed record, so that a cancelled
+        # job never keeps training (and writing checkpoints) beside the rerun that resumes it
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        rec = train(RunSpec(**spec))
+        return rec["status"]
+
+    def checkpoint(self, spec: dict[str, Any]) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(GridPoint(), spec)
+
+
+def execute(points: list[Resolved], todo: list[Resolved], opts: ExecutorOptions) -> dict[str, Any]:
+    """Run ``todo`` with the chosen executor and return {run_id: status}. Never raises for a failing point."""
+    if not points:
+        return {}
+    out = points[0].path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    _update_manifest(out, points, {})
+    if not todo:
+        log.info("all %d grid points are finished; nothing to run", len(points))
+        return {}
+    log.info("%d of %d grid points to run (%s executor)", len(todo), len(points), opts.name)
+    if opts.name == "debug":
+        return _run_debug(todo)
+    if opts.name == "local":
+        return _run_local(out, todo, opts)
+    return _run_slurm(out, todo, opts)
+
+
+def _run_debug(todo: list[Resolved]) -> dict[str, Any]:
+    result = {}
+    for r in todo:
+        try:
+            result[r.path.stem] = train(r.spec, r)["status"]
+        except Exception as exc:  # the harness wrote the failed record; the grid goes on
+            log.warning("%s failed: %s", r.path.stem, exc)
+            result[r.path.stem] = "failed"
+    return result
+
+
+def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[str, Any]:
+    threads = opts.cpus_per_task or max(1, (os.cpu_count() or 1) // opts.max_parallel)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    env = {**os.environ, "BIOPLAUS_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    queue, running, result = list(todo), {}, {}
+    jobs: dict[str, dict[str, Any]] = {}
+    while queue or running:
+        while queue and len(running) < opts.max_parallel:
+            r = queue.pop(0)
+            logf = open(logs / f"{r.path.stem}.log", "a")  # noqa: SIM115 (closed when the process ends)
+            proc = subprocess.Popen([sys.executable, "-m", "bioplaus_bench.grid", json.dumps(_spec_dict(r.spec))],
+                                    stdout=logf, stderr=subprocess.STDOUT, env=env)
+            running[r.path.stem] = (r, proc, logf)
+            jobs[r.path.stem] = {"executor": "local", "pid": proc.pid, "host": os.uname().nodename,
+                                 "submitted": time.time(), "log": str(logs / f"{r.path.stem}.log")}
+            _update_manifest(out, [], jobs)
+            log.info("started %s (pid %d, %d threads)", r.path.stem, proc.pid, threads)
+        time.sleep(0.2)
+        for run_id, (r, proc, logf) in list(running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            logf.close()
+            del running[run_id]
+            status = record_status(r.path)
+            if code != 0 and status != "failed":  # died without writing its failure (e.g. SIGKILL)
+                why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                mark_failed(r, f"process {why}")
+                status = "failed"
+            result[run_id] = status or "failed"
+            log.info("%s: %s", run_id, result[run_id])
+    return result
+
+
+def _run_slurm(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[str, Any]:
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
+    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task or 1,
+                              "slurm_array_parallelism": opts.max_parallel, "name": "bench-grid"}
+    if opts.partition:
+        params["slurm_partition"] = opts.partition
+    if opts.gpus_per_node:
+        params["gpus_per_node"] = opts.gpus_per_node
+    if opts.mem_gb:
+        params["mem_gb"] = opts.mem_gb
+    executor.update_parameters(**params)
+    specs = [_spec_dict(r.spec) for r in todo]
+    jobs_list = executor.map_array(GridPoint(), specs)
+    jobs = {r.path.stem: {"executor": "slurm", "job_id": j.job_id, "folder": str(out / "slurm"),
+                          "submitted": time.time()} for r, j in zip(todo, jobs_list, strict=True)}
+    _update_manifest(out, [], jobs)
+    log.info("submitted job array %s (%d tasks)", jobs_list[0].job_id.split("_")[0], len(jobs_list))
+    if not opts.wait:
+        return {k: "submitted" for k in jobs}
+    result = {}
+    for r, job in zip(todo, jobs_list, strict=True):
+        try:
+            job.result()
+        except Exception as exc:  # a failed job: the record says why (or gets marked here)
+            log.warning("%s (job %s) failed: %s", r.path.stem, job.job_id, str(exc).strip().splitlines()[-1:])
+        status = record_status(r.path)
+        if status != "completed" and status != "failed":
+            mark_failed(r, f"SLURM job {job.job_id} ended in state {job.state}")
+            status = "failed"
+        result[r.path.stem] = status
+    return result
+
+
+# --------------------------------------------------------------------------------------------- status
+
+def _slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """job id -> SLURM state, from sacct (accounting) and squeue (live), without submitit's caching."""
+    if not job_ids:
+        return {}
+    states: dict[str, str] = {}
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        res = subprocess.run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)],
+                             capture_output=True, text=True, timeout=30)
+        for line in res.stdout.splitlines():
+            jid, _, state = line.partition("|")
+            states[jid] = state.split()[0] if state else "UNKNOWN"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        res = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(arrays)],
+                             capture_output=True, text=True, timeout=30)
+        for line in res.stdout.splitlines():
+            jid, _, state = line.partition("|")
+            if state != "COMPLETING" or jid not in states:  # sacct already knows how a completing job ended
+                states[jid] = state
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return states
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# COMPLETING is not live: a cancelled job sits in it until SLURM's KillWait ends
+LIVE_SLURM = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED"}
+
+
+def status(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """One row per grid point: run_id, algo, task, seed, overrides, state (done | running | pending | failed |
+    missing) and detail (progress, or the last line of the error)."""
+    out = Path(out)
+    path = out / MANIFEST
+    if not path.exists():
+        raise RegistryError(f"no grid in {out} (no {MANIFEST}); start one with `bench grid --out {out}`")
+    manifest = json.loads(path.read_text())
+    jobs = manifest.get("jobs", {})
+    slurm = _slurm_states([j["job_id"] for j in jobs.values() if j.get("executor") == "slurm"])
+    rows = []
+    for run_id, spec in manifest["points"].items():
+        rec: dict[str, Any] = {}
+        try:
+            rec = json.loads((out / f"{run_id}.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            pass
+        job = jobs.get(run_id, {})
+        st = rec.get("status")
+        job_state = slurm.get(str(job.get("job_id")), "UNKNOWN") if job.get("executor") == "slurm" else ""
+        epochs = f"epoch {rec.get('epochs_done', 0)}/{spec.get('epochs') or '?'} done"
+        if st == "completed":
+            state, detail = "done", f"test acc {rec['final']['test_acc']:.4f}"
+        elif job_state in LIVE_SLURM:  # submitted (again) and not finished yet
+            state = "pending" if job_state == "PENDING" else "running"
+            detail = f"job {job['job_id']} {job_state}" + (f", {epochs}" if st == "running" else "")
+        elif st in ("failed", "interrupted"):
+            state, detail = "failed", ((rec.get("error") or "").strip().splitlines() or [""])[-1]
+            if job_state:
+                detail += f" (job {job['job_id']} {job_state})"
+        elif st == "running":
+            if job.get("executor") == "slurm":
+                alive, why = False, f"SLURM job {job['job_id']} ended {job_state}"
+            elif job.get("host", os.uname().nodename) == os.uname().nodename and rec.get("pid"):
+                alive, why = _pid_alive(int(rec["pid"])), f"process {rec['pid']} is gone"
+            else:
+                alive, why = True, ""
+            state, detail = ("running", epochs) if alive else ("failed", f"{why} after {epochs}; rerun to resume")
+        else:
+            state, detail = "missing", ""
+        rows.append({"run_id": run_id, "algo": spec["algo"], "task": spec["task"], "seed": spec["seed"],
+                     "overrides": ",".join(f"{k}={v}" for k, v in spec.get("overrides", {}).items()),
+                     "state": state, "job": job.get("job_id", job.get("pid", "")), "detail": detail})
+    return rows
+
+
+def main() -> None:  # the local executor's worker: python -m bioplaus_bench.grid '<spec json>'
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    spec = RunSpec(**json.loads(sys.argv[1]))
+    try:
+        train(spec)
+    except Exception:  # the harness wrote the failed record with its traceback
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

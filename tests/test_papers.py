@@ -1,0 +1,78 @@
+"""Paper studies: every cell resolves, smoke budgets run on generated stand-ins, lillicrap2016 end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import bench
+
+from bioplaus_bench import papers
+from bioplaus_bench.harness import resolve
+from bioplaus_bench.registry import RegistryError, load_all
+
+
+def test_paper_list_names_every_study():
+    out = bench("paper", "list").stdout
+    assert all(name in out for name in ("lillicrap2016", "shibuya2023", "ernoult2022"))
+
+
+@pytest.mark.parametrize("name", sorted(papers.PAPERS))
+@pytest.mark.parametrize("budget", papers.BUDGETS)
+def test_every_cell_resolves(name, budget, tmp_path):
+    load_all()
+    paper = papers.get_paper(name)
+    specs = paper.specs(budget, tmp_path, None)
+    assert len(specs) == sum(c.runnable for c in paper.cells) * (len(paper.seeds) if budget == "full" else 1)
+    paths = {resolve(spec).path for _, spec in specs}
+    assert len(paths) == len(specs)  # no two cells collapse onto one record
+
+
+def test_published_values_are_the_papers():
+    shibuya = {(c.row, c.col): c.published for c in papers.get_paper("shibuya2023").cells}
+    assert shibuya[("FW-DTP (0.5M)", "MNIST")] == "2.76 ± 0.10"
+    assert shibuya[("BP (6.3M)", "CIFAR-100")] == "75.96 ± 0.52"
+    assert shibuya[("TP (1.1M)", "F-MNIST")] is None  # n/a in the paper: the table says so
+    ernoult = {(c.row, c.col): c.published for c in papers.get_paper("ernoult2022").cells}
+    assert ernoult[("L-DRL, LeNet", "MNIST")] == "98.9" and ernoult[("L-DRL, VGG", "ImageNet 32x32 (top-5)")] == "60.6"
+    with pytest.raises(RegistryError, match="unknown budget 'huge'.*smoke, full"):
+        papers.get_paper("ernoult2022").specs("huge", Path("unused"), None)
+
+
+@pytest.mark.data
+def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path, data_root):
+    res = bench("paper", "ernoult2022", "--budget", "smoke", "--executor", "debug", "--data-dir", str(data_root),
+                "--out", str(tmp_path))
+    table = (tmp_path / "table_smoke.md").read_text()
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*__*.json")]
+    assert len(recs) == sum(c.runnable for c in papers.get_paper("ernoult2022").cells)
+    assert all(r["status"] == "completed" for r in recs), res.stdout
+    for r in recs:
+        assert r["data_generated"] == (r["config"]["task"] in ("cifar10", "imagenet32"))
+        assert r["config"]["max_batches"] == papers.SMOKE_BATCHES
+    assert table.count("ran on generated data (not a result)") == 3 + 4  # LeNet CIFAR-10 x 3 rules, VGG 2 rules x 2 columns
+    assert "not results" in table and (tmp_path / "table_smoke.tex").exists()
+
+
+def test_lillicrap2016_fa_and_bp_reach_a_far_lower_error_than_shallow_learning(tmp_path):
+    bench("paper", "lillicrap2016", "--budget", "full", "--executor", "debug", "--out", str(tmp_path))
+    final = {}
+    for p in (tmp_path / "runs").glob("*__*.json"):
+        r = json.loads(p.read_text())
+        final.setdefault(r["config"]["algo"], []).append(r["final"]["test_loss"])
+    assert {k: len(v) for k, v in final.items()} == {"shallow": 3, "fa": 3, "bp": 3}
+    assert max(final["bp"]) < 1e-3 * min(final["shallow"])
+    assert max(final["fa"]) < 1e-3 * min(final["shallow"])
+    assert (tmp_path / "figures_full" / "lillicrap2016_learning_curves.png").exists()
+
+
+@pytest.mark.data
+def test_shibuya_smoke_runs_every_runnable_cell(tmp_path, data_root):
+    bench("paper", "shibuya2023", "--budget", "smoke", "--executor", "debug", "--data-dir", str(data_root),
+          "--out", str(tmp_path))
+    paper = papers.get_paper("shibuya2023")
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*__*.json")]
+    assert len(recs) == sum(c.runnable for c in paper.cells) and all(r["status"] == "completed" for r in recs)
+    table = (tmp_path / "table_smoke.md").read_text()
+    assert table.count("ran on generated data (not a result)") == 10  # 5 rules x CIFAR-10/100 (6.3M)
+    assert table.count("the 13.0M MLP is not identifiable") == 8  # TP, DTP, DRL, L-DRL x CIFAR-10/100: not run
+    assert (tmp_path / "figures_smoke" / "sensitivity_fw-dtp_mnist_mlp.png").exists()
