@@ -16,11 +16,18 @@ get no update until the modules have learned something (as in the paper and koz4
 Gradients are per-sample (the summed loss), so M_l's targets do not depend on the batch size; block
 updates divide by B to match the mean loss the other rules use.
 
-Hyperparameters (MNIST MLP 784-256x5-10, 3 epochs, validation accuracy): DNI SGD lr 3e-3, momentum 0.9,
-modules Adam 3e-3: 91.1% (lr 5e-3: 88.8%; 1e-2 and above: the hidden layers drift into tanh saturation
-within ~50 batches and the net collapses to one class; Adam 3e-4: 90.7%; a one-hidden-layer module or no
-module bias did not help). cDNI: forward Adam 3e-4, modules Adam 3e-3: 93.8%. Unconditioned DNI stays
-near 91% here: its modules can only predict E[dL/dh | h], which fades as the output becomes calibrated.
+Hyperparameters (MNIST MLP 784-256x5-10, 3 epochs, validation accuracy; records in
+results/runs/issue7/dni_tuning): DNI SGD lr 3e-3, momentum 0.9, modules Adam 3e-3: 91.1%. Nothing tried
+reached 93%: lr 5e-3 88.8%; lr >= 1e-2, momentum-free lr 3e-2, or lr 1e-2 with weight decay 1e-3: the hidden
+layers drift into tanh saturation within ~50 batches and the net collapses to one class; batch 32: 90.8% / 91.7%
+(lr 3e-3 / 1e-3); modules Adam 3e-5 / 1e-3: 77.1% / 90.9%; modules SGD 1e-3 / 3e-3 / 1e-2: 53.9% / 58.9% / 78.9%;
+one-hidden-layer modules (256 or 1024 units): 66.6-83.0%; forward Adam 1e-3: 90.5%; an output-block learning rate
+(``output_lr``) of 1e-2 / 3e-2 / 1e-1: 91.6% / 88.0% / collapse. cDNI: forward Adam 3e-4, modules Adam 3e-3:
+93.8%. Why unconditioned DNI stalls near 91% (training the output layer alone, rule ``shallow``, reaches 86%
+at lr 3e-3; results/probes/dni_dynamics_*.out): its linear modules can only predict E[dL/dh | h], whose cosine
+with the true per-sample gradient is ~0.3 at the top hidden layer and <= 0.1 at the lowest two, where the
+bootstrapped predictions are also 2-5x larger than the true gradient; cDNI's label input gives ~0.5-0.7 at
+the top three layers.
 
 Deviations: all blocks and modules are updated in lockstep on one batch (the paper's decoupling is about
 *when* updates may happen; the update equations are the same). Forward inputs are not synthesised
@@ -29,6 +36,7 @@ Deviations: all blocks and modules are updated in lockstep on one batch (the pap
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +55,7 @@ class Config(OptimConfig):
     sg_optimizer: str = "adam"  # optimiser of the modules: adam | sgd
     sg_lr: float = 3e-3  # learning rate of the modules
     sg_bias: bool = True  # the modules' output layer has a bias
+    output_lr: float = 0.0  # learning rate of the output block, which gets the true gradient (0: lr)
 
 
 def _module(width: int, context: int, hidden: int, bias: bool) -> nn.Module:
@@ -70,7 +79,10 @@ class DNI(RuleBase):
                 widths.append(h[0].numel())
         self.context = task.num_classes if cfg.conditioned else 0
         self.feedback = nn.ModuleList(_module(w, self.context, cfg.sg_hidden, cfg.sg_bias) for w in widths)
-        self.opt = self.add_optimizer(model.parameters(), cfg)
+        hidden = [p for b in self.blocks[:-1] for p in b.parameters()]
+        self.opt = self.add_optimizer(hidden, cfg)  # each block is its own module (decoupled), so the output
+        self.out_opt = self.add_optimizer(  # block may have its own learning rate
+            self.blocks[-1].parameters(), dataclasses.replace(cfg, lr=cfg.output_lr or cfg.lr))
         if cfg.sg_optimizer not in ("adam", "sgd"):
             raise ValueError(f"sg_optimizer {cfg.sg_optimizer!r} not in adam, sgd")
         opt_cls = torch.optim.Adam if cfg.sg_optimizer == "adam" else torch.optim.SGD
@@ -86,7 +98,7 @@ class DNI(RuleBase):
         return self.feedback[layer](inp).view_as(h)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        for opt in (self.opt, self.sg_opt):
+        for opt in (self.opt, self.out_opt, self.sg_opt):
             opt.zero_grad(set_to_none=False)
         inputs, outputs, h = [], [], x
         for block in self.blocks:  # every block's input detached: update-unlocked blocks
@@ -108,6 +120,7 @@ class DNI(RuleBase):
             if p.grad is not None:
                 p.grad.div_(b)
         self.opt.step()
+        self.out_opt.step()
         with self.feedback_timer():  # the modules' regression counts as feedback training
             sg_loss.backward()
             self.sg_opt.step()

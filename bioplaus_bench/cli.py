@@ -320,6 +320,9 @@ def paper(
     timeout_min: int = typer.Option(60, help="SLURM time limit per job (timeouts requeue and resume)"),
     gpus_per_node: int = typer.Option(0, help="GPUs per SLURM job"),
     mem_gb: float = typer.Option(None, help="memory per SLURM job in GB"),
+    row: list[str] = typer.Option(None, "--row", help="run only cells of this table row, e.g. 'BP (0.5M)' "
+                                  "(repeatable; the table still lists every cell)"),
+    col: list[str] = typer.Option(None, "--col", help="run only cells of this column, e.g. MNIST (repeatable)"),
     render_only: bool = typer.Option(False, "--render-only", help="only rebuild the table and figures from the "
                                      "records already there"),
     data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
@@ -344,7 +347,7 @@ def paper(
                                        max_parallel=max_parallel)
         folder = out or Path("results") / "papers" / name
         df, paths, result = papers.run(study, budget, folder, str(data_dir) if data_dir else None, opts,
-                                       render_only)
+                                       render_only, tuple(row or ()), tuple(col or ()))
     except (registry.RegistryError, ValueError, DataError) as exc:
         fail(str(exc))
     from bioplaus_bench.report import markdown

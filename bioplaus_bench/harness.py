@@ -217,7 +217,7 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
             loss_sum, correct, seen, angle_s = 0.0, 0, 0, 0.0
             angle_acc: dict[str, list[float]] = {}
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = last_log = time.perf_counter()
             for i, (x, y) in enumerate(train_b):
                 if cfg.get("max_batches") is not None and i >= cfg["max_batches"]:
                     break
@@ -237,7 +237,9 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                         correct += (out.argmax(1) == y).sum().item()
                 seen += len(y)
                 bar.advance(ptask)
-                if not show and (i + 1) % tick == 0 and i + 1 < n_batches:  # batch jobs: a line per 10%
+                # batch jobs: a line per 10% of an epoch, at most one per 10 s
+                if not show and (i + 1) % tick == 0 and i + 1 < n_batches and time.perf_counter() - last_log > 10:
+                    last_log = time.perf_counter()
                     log.info("%s epoch %d: %d/%d batches, %.0fs", r.path.stem, epoch + 1, i + 1, n_batches,
                              time.perf_counter() - t0)
             _sync(device)

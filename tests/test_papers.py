@@ -38,6 +38,18 @@ def test_published_values_are_the_papers():
         papers.get_paper("ernoult2022").specs("huge", Path("unused"), None)
 
 
+def test_row_and_column_filters_select_cells_and_reject_unknown_names(tmp_path):
+    load_all()
+    paper = papers.get_paper("shibuya2023")
+    specs = paper.specs("full", tmp_path, None, rows=("BP (0.5M)",), cols=("MNIST", "F-MNIST"))
+    assert sorted((c.row, c.col, s.seed) for c, s in specs) == [
+        ("BP (0.5M)", col, seed) for col in ("F-MNIST", "MNIST") for seed in (0, 1)]
+    with pytest.raises(RegistryError, match="unknown row 'BP' in shibuya2023; accepted: .*BP \\(0.5M\\)"):
+        paper.specs("full", tmp_path, None, rows=("BP",))
+    with pytest.raises(RegistryError, match="unknown column 'mnist'"):
+        paper.specs("full", tmp_path, None, cols=("mnist",))
+
+
 @pytest.mark.data
 def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path, data_root):
     res = bench("paper", "ernoult2022", "--budget", "smoke", "--executor", "debug", "--data-dir", str(data_root),
@@ -49,7 +61,7 @@ def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path
     for r in recs:
         assert r["data_generated"] == (r["config"]["task"] in ("cifar10", "imagenet32"))
         assert r["config"]["max_batches"] == papers.SMOKE_BATCHES
-    assert table.count("ran on generated data (not a result)") == 3 + 4  # LeNet CIFAR-10 x 3 rules, VGG 2 rules x 2 columns
+    assert table.count("ran on generated data (not a result)") == 3 + 4  # LeNet CIFAR-10: 3 rules; VGG: 2 x 2
     assert "not results" in table and (tmp_path / "table_smoke.tex").exists()
 
 
