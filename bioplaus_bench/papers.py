@@ -356,7 +356,8 @@ register_paper(Paper(
     title="Shibuya et al. 2023, Fixed-Weight Difference Target Propagation (AAAI): test error (%)",
     cells=_shibuya_cells(), seeds=(0, 1), figures=_sensitivity_only,
     notes="Settings: batch 256, 100 epochs (the FW-DTP code's defaults), the suite's default hyperparameters "
-          "for each rule except FW-DTP (the paper's best: MNIST lr 0.1 / beta 0.04, F-MNIST lr 1 / beta 0.004). "
+          "for each rule except FW-DTP (the best values as quoted by a third party: MNIST lr 0.1 / beta 0.04, "
+          "F-MNIST lr 1 / beta 0.004). "
           "Data are normalised with each dataset's own statistics (the FW-DTP code uses MNIST's for all). "
           "The sensitivity rows (8 x 8 lr x beta grid) feed the heatmap figure; the paper's numbers for them are "
           "not available. The quoted 'best' FW-DTP values come from a third party (algorithms.md) and MNIST's equals "
