@@ -372,7 +372,7 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
         else:
             state, detail = "missing", ""
         rows.append({"run_id": run_id, "algo": spec["algo"], "task": spec["task"], "seed": spec["seed"],
-                     "overrides": ",".join([f"preset={spec['preset']}"] * bool(spec.get("preset"))
+                     "overrides": ",".join(([f"preset={spec['preset']}"] if spec.get("preset") else [])
                                            + [f"{k}={v}" for k, v in spec.get("overrides", {}).items()]),
                      "state": state, "job": job.get("job_id", job.get("pid", "")), "detail": detail})
     return rows
