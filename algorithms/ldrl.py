@@ -51,6 +51,7 @@ class LDRL(RuleBase):
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
         tp.attach_feedback(self, tp.inverse_feedback(self.blocks, task.input_shape), cfg)
+        self.has_pooling = not tp.is_mlp(self.blocks)  # conv nets must re-run F_l for clean pooling indices
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
     def warmup(self, batches) -> None:
@@ -67,7 +68,7 @@ class LDRL(RuleBase):
         dx = sigma * torch.randn_like(x)
         with torch.no_grad():
             y_noisy = f(x + dx)
-            y = f(x)  # re-run on the clean input so unpooling uses the clean indices
+            y = f(x) if self.has_pooling else s[layer + 1]  # re-run so unpooling uses the clean indices
         dy = sigma * torch.randn_like(y)
         b = x.shape[0]
         r, r_noisy, r_y = g(torch.cat([y, y_noisy, y + dy])).split(b)  # one call for the three evaluations
