@@ -87,6 +87,8 @@ class DNI(RuleBase):
         self.feedback = nn.ModuleList(_module(w, self.context, cfg.sg_hidden, cfg.sg_bias) for w in widths)
         # each block is its own module (decoupled), with its own optimiser and learning rate
         hidden = self.blocks[:-1]
+        if not cfg.lr_scale:
+            raise ValueError("lr_scale needs at least one value (top hidden block first)")
         scales = [cfg.lr_scale[min(k, len(cfg.lr_scale) - 1)] for k in range(len(hidden))][::-1]
         self.opts = [self.add_optimizer(b.parameters(), dataclasses.replace(cfg, lr=cfg.lr * sc))
                      for b, sc in zip(hidden, scales, strict=True)]
