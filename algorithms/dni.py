@@ -28,8 +28,8 @@ bootstrapped predictions are also 2-5x too large. So the lower blocks get smalle
 results/probes/dniprobe.py): top hidden block x1, then x0.3, x0.1, x0.03 (and x0.03 below) lets the top blocks
 and the output use lr 1e-2 without collapsing: 92.6% at batch 128 (x0.1-x1 scales 91.3-92.1%, freezing the
 lower three blocks 90.6%); batch 32 (4x more steps) 93.5%; with a cosine schedule, seeds 0/1/2: 93.2 / 93.6 /
-93.4% (test 93.09 / 93.16 / 93.40%). Run it with ``--batch-size 32``; the task's default batch 128 gives 91.9%.
-cDNI keeps one learning rate (forward Adam 3e-4, modules Adam 3e-3: 93.8%).
+93.4% (test 93.09 / 93.16 / 93.40%). Run it with ``--batch-size 32``; the task's default batch 128 gives
+91.9% (test 91.55%). cDNI keeps one learning rate (forward Adam 3e-4, modules Adam 3e-3: 93.8%).
 
 Deviations: all blocks and modules are updated in lockstep on one batch (the paper's decoupling is about
 *when* updates may happen; the update equations are the same). Forward inputs are not synthesised
