@@ -19,7 +19,8 @@ Deviations: none in the equations. The val/test passes do not compute feedback l
 which only costs time). Optional, off by default: ``warmup_batches`` feedback-only batches before the first
 forward step. With few feedback iterations per batch (the CPU budget: 5 instead of the paper's 41/51/24 on
 LeNet), the untrained inverses' targets move the fc block so far that LeNet diverges within ~20 batches
-(results/probes/ldrl_lenet_*.out); 20 warm-up batches and forward lr 0.01 keep it stable.
+(results/probes/ldrl_lenet_*.out at commit 370e6b8, in git history); 20 warm-up batches and forward lr 0.01
+keep it stable.
 """
 
 from __future__ import annotations

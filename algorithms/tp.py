@@ -7,11 +7,11 @@ forward loss sum_l 1/2 ||s_l - t_l||^2; feedback G_l trained by the noisy recons
 Without the difference term, imperfect inverses corrupt every target, which is why TP trails DTP
 (Shibuya et al. report 78.99% test error on MNIST).
 
-Hyperparameters: forward lr 1e-3 (scalingDTP's TP value; higher "produces NaNs") and beta = 10. With DTP's
-beta = 0.5 the hidden layers collapse into tanh saturation within ~50 batches (std of s_l -> 0.99, see
-results/probes/tp_saturation.py) and accuracy stays at chance. Validation accuracy after one MNIST epoch
-(lr 1e-3): beta 0.5: 9.7%, 2: 86.5%, 5: 90.9%, 10: 91.1%; lr 3e-3 (beta 5) and lr 1e-4 (beta 0.5) stay at
-chance, as do a feedback warm-up epoch and Lee's reconstruction noise 0.36 at beta 0.5.
+Hyperparameters: forward lr 1e-3 (scalingDTP's TP value; higher "produces NaNs") and beta = 10, chosen on
+validation accuracy after one MNIST epoch over lr x beta (results/tuning/tp/sensitivity_tp_mnist.md, made by
+its study file). With DTP's beta = 0.5 the hidden layers collapse into tanh saturation within ~50 batches and
+accuracy stays at chance (a probe of the saturation, results/probes/tp_saturation.py at commit 370e6b8, is in
+git history).
 """
 
 from __future__ import annotations

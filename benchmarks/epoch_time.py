@@ -23,9 +23,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bioplaus_bench import get_algorithm, get_arch, get_task, load_all, registry
 from bioplaus_bench.config import resolve
-from bioplaus_bench.harness import RunSpec, train
+from bioplaus_bench.harness import RunSpec, create_rule, train
+from bioplaus_bench.records import load_average
 
-DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp")
+DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "shallow", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp")
 
 
 def measured_peak_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -43,7 +44,7 @@ def step_flops(algo: str, preset: str | None, batch_size: int) -> int:
     cfg, run = resolve(entry, preset, {})
     torch.manual_seed(0)
     model = get_arch(run.get("arch", "mlp")).build(task.input_shape, task.num_classes)
-    rule = entry.cls(model, cfg, task, 2)
+    rule = create_rule(entry, cfg, model, task, 2)
     x, y = torch.randn(batch_size, *task.input_shape), torch.randint(0, 10, (batch_size,))
     rule.step(x, y)
     with FlopCounterMode(display=False) as fc:
@@ -64,6 +65,7 @@ def main() -> None:
     algos = [a for a in args.algos.split(",") if a in registry.ALGORITHMS]
     measured = measured_peak_gflops()
     n_train = 55000
+    print(f"load average at start {load_average()} on {__import__('os').cpu_count()} cores")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul peak measured now "
           f"{measured:.0f} GFLOP/s, limit used {args.peak_gflops:.0f} GFLOP/s")
     print(f"MNIST MLP 784-256x5-10, {n_train} training samples, batch {args.batch_size}, "
@@ -86,6 +88,7 @@ def main() -> None:
                   f"{f['feedback_seconds']:10.2f} {flops / 1e9:12.1f} "
                   f"{limit:8.3f} {f['epoch_seconds'] / limit:8.2f} {f['epoch_seconds'] * measured * 1e9 / flops:7.2f} "
                   f"{vs_bp} {f['test_acc']:8.4f}")
+    print(f"\nload average at the end {load_average()} (timings are comparable only when it stayed below the cores)")
 
 
 if __name__ == "__main__":

@@ -63,27 +63,45 @@ def run(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
     out: Path = typer.Option(Path("runs"), help="folder for the run record (one JSON per run)"),
+    force: bool = typer.Option(False, "--force", help="rerun a finished config; its old record is kept beside "
+                               "the new one as <run id>.superseded-<time>.json"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
-    """Train one rule on one task and write its run record (JSON) under --out."""
+    """Train one rule on one task and write its run record (JSON) under --out.
+
+    A config whose record is already finished is skipped (the line says where the record is); an unfinished
+    one resumes from its last epoch checkpoint. A run whose loss explodes stops early as `diverged`."""
     from bioplaus_bench import config as cfgmod
-    from bioplaus_bench.harness import RunSpec, resolve, train
+    from bioplaus_bench.harness import RunLocked, RunSpec, resolve, train
 
     _setup_logging(verbose)
+    resolved = None
     try:
         spec = RunSpec(algo=algo, task=task, arch=arch, preset=preset, epochs=epochs, batch_size=batch_size,
                        seed=seed, overrides=cfgmod.parse_set(set_), val_size=val_size,
                        angle_every=angle_every, device=device, data_dir=str(data_dir) if data_dir else None,
-                       out=str(out))
+                       out=str(out), checkpoint=True)
         resolved = resolve(spec)
-        rec = train(spec, resolved)
-    except (registry.RegistryError, DataError) as exc:
+        rec = train(spec, resolved, force=force)
+    except (registry.RegistryError, DataError, RunLocked) as exc:
         fail(str(exc))
     except Exception as exc:  # the failed record is already written by the harness
-        fail(f"run failed: {type(exc).__name__}: {exc} (record: {resolved.path})")
-    f = rec["final"]
-    typer.echo(f"{algo} on {task} ({rec['config']['arch']}, seed {seed}): test acc {f['test_acc']:.4f}, "
-               f"best val {f['best_val_acc']:.4f}, epoch {f['epoch_seconds']:.2f}s -> {resolved.path}")
+        fail(f"run failed: {type(exc).__name__}: {exc}" + (f" (record: {resolved.path})" if resolved else ""))
+    where = f"{rec['config']['arch']}, seed {seed}"
+    if rec.get("skipped"):
+        typer.echo(f"{algo} on {task} ({where}) is already {rec['status']}: {resolved.path} "
+                   "(--force reruns it and keeps this record)")
+    elif rec["status"] == "diverged":
+        typer.echo(f"{algo} on {task} ({where}) diverged: {rec['error']} -> {resolved.path}")
+    else:
+        f = rec["final"]
+        typer.echo(f"{algo} on {task} ({where}): test acc {_fmt(f['test_acc'])}, best val "
+                   f"{_fmt(f['best_val_acc'])}, test loss {f['test_loss']:.4g}, epoch {f['epoch_seconds']:.2f}s "
+                   f"-> {resolved.path}")
+
+
+def _fmt(acc: float | None) -> str:
+    return "n/a (regression)" if acc is None or acc != acc else f"{acc:.4f}"
 
 
 @app.command()
@@ -91,8 +109,10 @@ def leaderboard(
     runs: Path = typer.Option(Path("runs"), help="folder of run records (searched recursively)"),
     fmt: str = typer.Option("md", "--format", help="md | csv | latex"),
 ) -> None:
-    """Rules x tasks: test accuracy mean ± std (n seeds), epoch time and its ratio to BP, angle to BP,
-    and the BP-normalised score's interquartile mean with a stratified-bootstrap 95% CI."""
+    """One row per configuration (records grouped by their config without the seed; configs of one rule are
+    separate rows labelled by what differs): n, test accuracy mean ± std (n >= 2), epoch time and its ratio to
+    BP, angle to BP, excluded runs (diverged, failed, generated data) and flags (stale code, timed under load);
+    then the BP-normalised score's interquartile mean with a stratified-bootstrap 95% CI (n >= 2)."""
     from bioplaus_bench.report import leaderboard_text
 
     if fmt not in ("md", "csv", "latex"):
@@ -113,10 +133,13 @@ def plot(
     from bioplaus_bench.records import read_records
 
     _setup_logging(False)
-    recs = read_records(runs)
-    if not recs:
-        fail(f"no run records under {runs}")
-    for p in all_figures(recs, out):
+    scan = read_records(runs)
+    for path, why in scan.skipped:
+        log.warning("skipped %s: %s", path, why)
+    if not scan.records:
+        fail(f"no run records under {runs}" + (f" ({len(scan.skipped)} unreadable files skipped)"
+                                                if scan.skipped else ""))
+    for p in all_figures(scan.records, out):
         typer.echo(str(p))
 
 
@@ -133,75 +156,39 @@ def sensitivity(
     epochs: int = typer.Option(None, help="epochs per run (default: the task's)"),
     arch: str = typer.Option(None, help="architecture"),
     set_: list[str] = typer.Option(None, "--set", help="fixed hyperparameter key=value (repeatable)"),
+    executor: str = typer.Option("local", help="local | slurm | debug (see `bench grid --help`)"),
+    max_parallel: int = typer.Option(1, help="points running at once"),
     data_dir: Path = typer.Option(None, help="data root"),
     out: Path = typer.Option(Path("runs/sensitivity"), help="folder for run records, report and figure"),
 ) -> None:
-    """Train a rule over a hyperparameter grid (finished points are skipped) and report how sensitive it is:
-    the accuracy surface (heatmap or curve), the spread of final accuracy and the fraction of grid points
-    within 1 point of the rule's best."""
-    import itertools
-
-    import pandas as pd
-
+    """Train a rule over a hyperparameter grid and report how sensitive it is. The grid runs like `bench grid`
+    (finished points skipped, checkpoints, `bench status --out`). The best point is chosen on validation
+    accuracy and its test accuracy reported; spread and the fraction of points within 1 point of the best are
+    over validation accuracy; the figure shows mean test accuracy."""
     from bioplaus_bench import config as cfgmod
-    from bioplaus_bench.harness import RunSpec, resolve, train
-    from bioplaus_bench.plots import sensitivity_figure, sensitivity_scores
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench.report import load_records, sensitivity_report
+
     _setup_logging(False)
     try:
-        axes = cfgmod.parse_set(grid)
+        axes = {k: _csv(v) for k, v in cfgmod.parse_set(grid).items()}
         if not 1 <= len(axes) <= 2:
             raise registry.RegistryError(f"give one or two --grid axes, got {len(axes)}")
         if registry.get_task(task).loss != "ce":
             raise registry.RegistryError(f"sensitivity scores accuracy points; task {task!r} is a regression task")
-        values = {k: [v for v in vs.split(",") if v] for k, vs in axes.items()}
-        fixed = cfgmod.parse_set(set_)
-        seed_list = [int(x) for x in seeds.split(",")]
-        specs = []
-        for point in itertools.product(*values.values()):
-            for seed in seed_list:
-                spec = RunSpec(algo=algo, task=task, arch=arch, epochs=epochs, seed=seed,
-                               overrides={**fixed, **dict(zip(values, point, strict=True))},
-                               data_dir=str(data_dir) if data_dir else None, out=str(out), progress=False)
-                specs.append((point, resolve(spec)))  # every point is validated before any training
-    except (registry.RegistryError, ValueError) as exc:
+        study = gridmod.Study(algos=[algo], tasks=[task], seeds=[int(x) for x in _csv(seeds)], grid=axes,
+                              set=cfgmod.parse_set(set_), arch=arch, epochs=epochs,
+                              data_dir=str(data_dir) if data_dir else None, out=str(out))
+        opts = gridmod.ExecutorOptions(name=executor, max_parallel=max_parallel)
+        points, todo = gridmod.plan(study.specs())  # every point is validated before any training
+        gridmod.execute(points, todo, opts)
+    except (registry.RegistryError, ValueError, gridmod.GridLocked) as exc:
         fail(str(exc))
-    rows = []
-    for i, (point, r) in enumerate(specs, 1):
-        rec = _load(r.path)
-        if rec.get("status") != "completed":  # finished points are skipped, so a grid can be re-run
-            log.info("grid point %d/%d: %s seed %d", i, len(specs), dict(zip(values, point, strict=True)),
-                     r.spec.seed)
-            try:
-                train(r.spec, r)
-            except Exception as exc:  # recorded as failed by the harness; the grid goes on
-                log.warning("grid point %s failed: %s", point, exc)
-            rec = _load(r.path)
-        acc = rec.get("final", {}).get("test_acc", float("nan")) if rec.get("status") == "completed" else float("nan")
-        rows.append({**{k: float(v) for k, v in zip(values, point, strict=True)}, "seed": r.spec.seed, "acc": acc})
-    table = pd.DataFrame(rows)
-    means = table.groupby(list(values))["acc"].mean()
-    scores = sensitivity_scores(means.to_numpy())
-    title = f"{algo} on {task}: test accuracy over {' x '.join(values)}"
-    figs = sensitivity_figure(table, list(values), title, out / "figures", f"sensitivity_{algo}_{task}")
-    from bioplaus_bench.report import markdown
-
-    text = (f"# Sensitivity of {algo} on {task}\n\nbest {scores['best']:.2f}%, spread {scores['spread']:.2f} points, "
-            f"{100 * scores['frac_within_1pt']:.0f}% of grid points within 1 point of the best "
-            f"({len(means)} points x {len(seed_list)} seeds; failed points count as NaN and are excluded)\n\n"
-            + markdown((means * 100).round(2).reset_index()) + "\n")
-    (out / f"sensitivity_{algo}_{task}.md").write_text(text)
+    text, figs = sensitivity_report(load_records(out), {r.path.stem for r in points}, list(axes), out,
+                                    f"sensitivity_{algo}_{task}")
     typer.echo(text)
     for p in figs:
         typer.echo(str(p))
-
-
-def _load(path: Path) -> dict:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _csv(value: str | None) -> list[str]:
@@ -271,9 +258,16 @@ def grid(
                f"({opts.name} executor)")
     try:
         result = gridmod.execute(points, todo, opts)
+    except gridmod.GridLocked as exc:
+        fail(str(exc))
     except Exception as exc:  # e.g. no SLURM on this machine
         fail(f"{opts.name} executor failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}")
     _print_status(st.out)
+    if study is not None and st.report:
+        from bioplaus_bench.report import write_study_report
+
+        for p in write_study_report(st, study):
+            typer.echo(str(p))
     failed = [k for k, v in result.items() if v == "failed"]
     if failed:
         fail(f"{len(failed)} of {len(result)} grid points failed: {', '.join(failed)} "
@@ -289,7 +283,8 @@ def _print_status(out: str | Path) -> dict[str, int]:
     rows = gridmod.status(out)
     table = pd.DataFrame(rows).drop(columns=["run_id"])
     typer.echo(markdown(table))
-    counts = {s: sum(r["state"] == s for r in rows) for s in ("done", "running", "pending", "failed", "missing")}
+    counts = {s: sum(r["state"] == s for r in rows)
+              for s in ("done", "diverged", "running", "pending", "failed", "missing")}
     typer.echo(f"{len(rows)} points: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return counts
 
@@ -348,7 +343,7 @@ def paper(
         folder = out or Path("results") / "papers" / name
         df, paths, result = papers.run(study, budget, folder, str(data_dir) if data_dir else None, opts,
                                        render_only, tuple(row or ()), tuple(col or ()))
-    except (registry.RegistryError, ValueError, DataError) as exc:
+    except (registry.RegistryError, ValueError, DataError, gridmod.GridLocked) as exc:
         fail(str(exc))
     from bioplaus_bench.report import markdown
 
@@ -358,6 +353,62 @@ def paper(
     failed = [k for k, v in result.items() if v == "failed"]
     if failed:
         fail(f"{len(failed)} cells failed: {', '.join(failed)} (see `bench status --out {folder}/runs`)")
+
+
+@app.command()
+def claims(
+    check: bool = typer.Option(False, "--check", help="recompute every claim from its records; exit 1 on any "
+                               "mismatch, missing record or missing quote"),
+    file: Path = typer.Option(Path("results/claims.toml"), help="the claims file"),
+    out: Path = typer.Option(Path("results/CLAIMS.md"), help="the index to write (not with --check)"),
+) -> None:
+    """The claims index: every number the README, docstrings and tables quote, with the records behind it and
+    the command that made them (results/claims.toml -> results/CLAIMS.md)."""
+    from bioplaus_bench import claims as claimsmod
+
+    _setup_logging(False)
+    try:
+        outcomes = claimsmod.check(Path("."), file)
+    except registry.RegistryError as exc:
+        fail(str(exc))
+    bad = [o for o in outcomes if not o.ok]
+    for o in outcomes:
+        label = o.claim.quote or o.claim.table
+        typer.echo(f"{'ok  ' if o.ok else 'FAIL'} {label:<12} {o.claim.what or o.claim.table}: {o.detail}")
+    typer.echo(f"{len(outcomes) - len(bad)} of {len(outcomes)} claims hold")
+    if check:
+        if bad:
+            raise typer.Exit(1)
+        return
+    out.write_text(claimsmod.markdown_index(outcomes))
+    typer.echo(str(out))
+
+
+@app.command()
+def rebuild(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list each step with its finished and missing "
+                                 "runs and an estimate of the time the missing ones take"),
+    plan_file: Path = typer.Option(Path("results/rebuild.toml"), "--plan", help="the steps"),
+    only: list[str] = typer.Option(None, "--only", help="run only the steps whose name contains this "
+                                   "(repeatable)"),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="with --dry-run: estimate the time of every "
+                                      "run, as if results/ were empty"),
+) -> None:
+    """Rebuild all of results/ from its committed study files, in the order of results/rebuild.toml: grids and
+    paper studies (finished runs are skipped), their tables and figures, the benchmark, and the claims index."""
+    from bioplaus_bench import rebuild as rebuildmod
+
+    _setup_logging(False)
+    try:
+        steps = rebuildmod.load(plan_file)
+        if only:
+            steps = [s for s in steps if any(o in s.name for o in only)]
+        for line in rebuildmod.describe(steps, from_scratch):
+            typer.echo(line)
+        if not dry_run:
+            rebuildmod.execute(steps)
+    except (registry.RegistryError, ValueError, DataError) as exc:
+        fail(str(exc))
 
 
 def main() -> None:

@@ -7,13 +7,35 @@ or one of ``RUN_KEYS`` (run-level settings a paper fixes, such as the batch size
 from __future__ import annotations
 
 import dataclasses
+import math
+import tomllib
 import typing
+from pathlib import Path
 from typing import Any
 
 from bioplaus_bench.registry import AlgorithmEntry, RegistryError
 
 # Run-level settings a preset may pin; explicit command-line flags still win.
 RUN_KEYS = ("epochs", "batch_size", "arch", "val_size")
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line error naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise RegistryError(f"{what} {p} does not exist (paths are relative to the current folder)")
+    try:
+        return tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{what} {p} is not valid TOML: {exc}") from None
+
+
+def check_keys(table: dict[str, Any], cls: type, where: str) -> None:
+    """Keys of a TOML table against a dataclass's fields: one line naming the unknown and accepted ones."""
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    bad = sorted(set(table) - set(names))
+    if bad:
+        raise RegistryError(f"unknown key(s) {', '.join(bad)} in {where}; accepted: {', '.join(names)}")
 
 
 def parse_set(items: list[str] | None) -> dict[str, str]:
@@ -62,6 +84,10 @@ def build_config(config_cls: type, values: dict[str, Any], what: str) -> Any:
     if unknown:
         raise RegistryError(f"unknown hyperparameter {unknown[0]!r} for {what}; accepted: {', '.join(names)}")
     typed = {k: _convert(v, hints[k], k) for k, v in values.items()}
+    for k, v in typed.items():  # a NaN or infinite setting would only show up as a diverged run
+        for x in v if isinstance(v, tuple) else (v,):
+            if isinstance(x, float) and not math.isfinite(x):
+                raise RegistryError(f"bad value {x!r} for {k} of {what}; accepted: a finite number")
     try:
         return config_cls(**typed)
     except (TypeError, ValueError) as exc:

@@ -17,7 +17,10 @@ Executors:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import fcntl
 import itertools
 import json
 import logging
@@ -26,13 +29,13 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bioplaus_bench.config import check_keys, read_toml
 from bioplaus_bench.harness import Resolved, RunSpec, mark_failed, resolve, train
-from bioplaus_bench.records import write_json_atomic
+from bioplaus_bench.records import FINISHED, read_record, record_status, write_json_atomic
 from bioplaus_bench.registry import RegistryError
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,8 @@ class Study:
     data_dir: str | None = None
     out: str = "runs/grid"
     name: str = "grid"
+    # outputs written beside the study file after the grid: leaderboard = ["md", "csv", "latex"], figures = true
+    report: dict[str, Any] = field(default_factory=dict)
 
     def specs(self) -> list[RunSpec]:
         axes = list(self.grid)
@@ -92,36 +97,70 @@ class Study:
 
 
 STUDY_KEYS = {f.name for f in dataclasses.fields(Study)} | {"executor"}
-EXECUTOR_KEYS = {f.name for f in dataclasses.fields(ExecutorOptions)}
 
 
 def load_study(path: str | os.PathLike) -> tuple[Study, dict[str, Any]]:
     """Read a study TOML file: the Study fields at top level, ``[grid]``, ``[set]`` and ``[executor]`` tables.
     Returns the study and the executor table (CLI flags override it)."""
     p = Path(path)
-    if not p.exists():
-        raise RegistryError(f"study file {p} does not exist")
-    try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"study file {p} is not valid TOML: {exc}") from None
+    raw = read_toml(p, "study file")
     bad = sorted(set(raw) - STUDY_KEYS)
     if bad:
         raise RegistryError(f"unknown key(s) {', '.join(bad)} in {p}; accepted: {', '.join(sorted(STUDY_KEYS))}")
     executor = raw.pop("executor", {})
-    bad = sorted(set(executor) - EXECUTOR_KEYS)
-    if bad:
-        raise RegistryError(f"unknown [executor] key(s) {', '.join(bad)} in {p}; "
-                            f"accepted: {', '.join(sorted(EXECUTOR_KEYS))}")
+    if not isinstance(executor, dict):
+        raise RegistryError(f"bad value {executor!r} for executor in {p}; accepted: a table [executor]")
+    check_keys(executor, ExecutorOptions, f"[executor] of {p}")
     for key in ("algos", "tasks"):
         if key not in raw:
             raise RegistryError(f"study file {p} needs a {key!r} list")
+    for key, one in (("algos", str), ("tasks", str), ("seeds", int)):  # a single value stands for a list of one
+        if isinstance(raw.get(key), one) and not isinstance(raw[key], bool):
+            raw[key] = [raw[key]]
+    _check_types(raw, p)
+    _check_types(executor, p, ExecutorOptions, "[executor] ")
+    from bioplaus_bench.report import REPORT_KEYS
+
+    bad = sorted(set(raw.get("report", {})) - set(REPORT_KEYS))
+    if bad:
+        raise RegistryError(f"unknown [report] key(s) {', '.join(bad)} in {p}; accepted: {', '.join(REPORT_KEYS)}")
     raw["grid"] = {k: [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in raw.get("grid", {}).items()}
     raw["set"] = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw.get("set", {}).items()}
-    for key in ("algos", "tasks", "seeds"):
-        if key in raw and not isinstance(raw[key], list):
-            raw[key] = [raw[key]]
     return Study(**raw), executor
+
+
+_SCALAR = (str, int, float, bool)
+
+
+def _check_types(raw: dict[str, Any], path: Path, cls: type | None = None, where: str = "") -> None:
+    """Each study-file value against its field's type, before anything runs: one line naming the key."""
+    hints = {f.name: str(f.type) for f in dataclasses.fields(cls or Study)}
+    for key, value in raw.items():
+        tp = hints.get(key, "")
+        if tp.startswith("list[str]"):
+            ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+            want = "a list of names"
+        elif tp.startswith("list[int]"):
+            ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            want = "a list of integers"
+        elif tp.startswith("dict"):
+            ok = isinstance(value, dict) and all(isinstance(v, _SCALAR) or (isinstance(v, list) and v and all(
+                isinstance(x, _SCALAR) for x in v)) for v in value.values())
+            want = "a table of key = value (or list of values)"
+        elif tp.startswith("int"):
+            ok = (isinstance(value, int) and not isinstance(value, bool)) or (value is None and "None" in tp)
+            want = "an integer"
+        elif tp.startswith("float"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            want = "a number"
+        elif tp.startswith("bool"):
+            ok, want = isinstance(value, bool), "true or false"
+        elif tp.startswith("str"):
+            ok, want = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise RegistryError(f"bad value {value!r} for {where}{key} in {path}; accepted: {want}")
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -137,15 +176,8 @@ def plan(specs: list[RunSpec]) -> tuple[list[Resolved], list[Resolved]]:
             continue
         seen.add(r.path)
         resolved.append(r)
-    todo = [r for r in resolved if record_status(r.path) != "completed"]
+    todo = [r for r in resolved if record_status(r.path) not in FINISHED]
     return resolved, todo
-
-
-def record_status(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _spec_dict(spec: RunSpec) -> dict[str, Any]:
@@ -154,14 +186,61 @@ def _spec_dict(spec: RunSpec) -> dict[str, Any]:
 
 def _update_manifest(out: Path, points: list[Resolved], jobs: dict[str, dict[str, Any]]) -> None:
     path = out / MANIFEST
-    manifest = json.loads(path.read_text()) if path.exists() else {"points": {}, "jobs": {}}
+    manifest = _read_manifest(path) or {"points": {}, "jobs": {}}
     for r in points:
         manifest["points"][r.path.stem] = _spec_dict(r.spec)
     manifest["jobs"].update(jobs)
     write_json_atomic(path, manifest)
 
 
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The grid manifest, or None (with a warning) when it is missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        m = json.loads(path.read_text())
+        if isinstance(m, dict) and isinstance(m.get("points"), dict) and isinstance(m.get("jobs", {}), dict):
+            return m
+    except (OSError, UnicodeDecodeError, ValueError):
+        pass
+    log.warning("%s is unreadable; the grid's points are taken from the records in %s", path, path.parent)
+    return None
+
+
 # --------------------------------------------------------------------------------------------- execution
+
+class GridLocked(RuntimeError):
+    """Another grid is running on the same folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """One grid at a time per output folder: a second one refuses at once, naming the holder."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".grid.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise GridLocked(f"another bench grid (pid {holder}) is running on {out}; wait for it to finish or "
+                             "use another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _die_with_parent() -> None:  # runs in the worker before exec: SIGTERM it when the grid process dies
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 class Terminated(Exception):
     """SIGTERM reached a grid point: scancel, preemption or shutdown."""
@@ -195,17 +274,18 @@ def execute(points: list[Resolved], todo: list[Resolved], opts: ExecutorOptions)
     if not points:
         return {}
     out = points[0].path.parent
-    out.mkdir(parents=True, exist_ok=True)
-    _update_manifest(out, points, {})
-    if not todo:
-        log.info("all %d grid points are finished; nothing to run", len(points))
-        return {}
-    log.info("%d of %d grid points to run (%s executor)", len(todo), len(points), opts.name)
-    if opts.name == "debug":
-        return _run_debug(todo)
-    if opts.name == "local":
-        return _run_local(out, todo, opts)
-    return _run_slurm(out, todo, opts)
+    with folder_lock(out):
+        todo = [r for r in todo if record_status(r.path) not in FINISHED]  # finished while we waited to start
+        _update_manifest(out, points, {})
+        if not todo:
+            log.info("all %d grid points are finished; nothing to run", len(points))
+            return {}
+        log.info("%d of %d grid points to run (%s executor)", len(todo), len(points), opts.name)
+        if opts.name == "debug":
+            return _run_debug(todo)
+        if opts.name == "local":
+            return _run_local(out, todo, opts)
+        return _run_slurm(out, todo, opts)
 
 
 def _run_debug(todo: list[Resolved]) -> dict[str, Any]:
@@ -231,7 +311,7 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
             r = queue.pop(0)
             logf = open(logs / f"{r.path.stem}.log", "a")  # noqa: SIM115 (closed when the process ends)
             proc = subprocess.Popen([sys.executable, "-m", "bioplaus_bench.grid", json.dumps(_spec_dict(r.spec))],
-                                    stdout=logf, stderr=subprocess.STDOUT, env=env)
+                                    stdout=logf, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
             running[r.path.stem] = (r, proc, logf)
             jobs[r.path.stem] = {"executor": "local", "pid": proc.pid, "host": os.uname().nodename,
                                  "submitted": time.time(), "log": str(logs / f"{r.path.stem}.log")}
@@ -245,7 +325,7 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
             logf.close()
             del running[run_id]
             status = record_status(r.path)
-            if code != 0 and status != "failed":  # died without writing its failure (e.g. SIGKILL)
+            if code != 0 and status not in ("failed", *FINISHED):  # died without writing its failure (SIGKILL)
                 why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
                 mark_failed(r, f"process {why}")
                 status = "failed"
@@ -282,7 +362,7 @@ def _run_slurm(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
         except Exception as exc:  # a failed job: the record says why (or gets marked here)
             log.warning("%s (job %s) failed: %s", r.path.stem, job.job_id, str(exc).strip().splitlines()[-1:])
         status = record_status(r.path)
-        if status != "completed" and status != "failed":
+        if status not in ("failed", *FINISHED):
             mark_failed(r, f"SLURM job {job.job_id} ended in state {job.state}")
             status = "failed"
         result[r.path.stem] = status
@@ -338,22 +418,33 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
     path = out / MANIFEST
     if not path.exists():
         raise RegistryError(f"no grid in {out} (no {MANIFEST}); start one with `bench grid --out {out}`")
-    manifest = json.loads(path.read_text())
+    manifest = _read_manifest(path)
+    if manifest is None:  # rebuilt from the records themselves
+        manifest = {"points": {}, "jobs": {}}
+        for p in sorted(out.glob("*.json")):
+            rec, _ = read_record(p) if p.name != MANIFEST else (None, None)
+            if rec is not None:
+                manifest["points"][p.stem] = {**rec["config"], "overrides": {}}
     jobs = manifest.get("jobs", {})
+    from bioplaus_bench.report import _current_code
+
+    code: dict[str, str | None] = {}
     slurm = _slurm_states([j["job_id"] for j in jobs.values() if j.get("executor") == "slurm"])
     rows = []
     for run_id, spec in manifest["points"].items():
-        rec: dict[str, Any] = {}
-        try:
-            rec = json.loads((out / f"{run_id}.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            pass
+        rec = read_record(out / f"{run_id}.json")[0] or {}
         job = jobs.get(run_id, {})
         st = rec.get("status")
         job_state = slurm.get(str(job.get("job_id")), "UNKNOWN") if job.get("executor") == "slurm" else ""
         epochs = f"epoch {rec.get('epochs_done', 0)}/{spec.get('epochs') or '?'} done"
         if st == "completed":
-            state, detail = "done", f"test acc {rec['final']['test_acc']:.4f}"
+            acc = rec["final"].get("test_acc")
+            state, detail = "done", (f"test acc {acc:.4f}" if acc is not None else
+                                     f"test loss {rec['final'].get('test_loss')}")
+            if rec.get("code_hash") != _current_code(rec["config"]["algo"], code):
+                detail += " (stale: made by other code than today's; delete the record and rerun to refresh)"
+        elif st == "diverged":
+            state, detail = "diverged", (rec.get("error") or "").strip()
         elif job_state in LIVE_SLURM:  # submitted (again) and not finished yet
             state = "pending" if job_state == "PENDING" else "running"
             detail = f"job {job['job_id']} {job_state}" + (f", {epochs}" if st == "running" else "")
@@ -379,6 +470,7 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def main() -> None:  # the local executor's worker: python -m bioplaus_bench.grid '<spec json>'
+    _die_with_parent()  # in case this process was started by something other than _run_local
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _on_sigterm)
     spec = RunSpec(**json.loads(sys.argv[1]))

@@ -5,9 +5,11 @@ Reader's path: ``bench run`` (cli.py) -> ``train`` (this file) -> ``rule.step`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import fcntl
 import logging
+import math
 import os
 import random
 import sys
@@ -24,11 +26,34 @@ from bioplaus_bench import config as cfgmod
 from bioplaus_bench import data as datamod
 from bioplaus_bench.generated import is_generated
 from bioplaus_bench.measure import angles_to_bp
-from bioplaus_bench.records import SCHEMA_VERSION, environment, record_name, write_json_atomic
+from bioplaus_bench.records import (
+    FINISHED,
+    SCHEMA_VERSION,
+    code_files,
+    code_hash,
+    environment,
+    load_average,
+    read_record,
+    record_name,
+    write_json_atomic,
+)
 from bioplaus_bench.registry import RegistryError, get_algorithm, get_arch, get_task
 from bioplaus_bench.rule import task_loss
 
 log = logging.getLogger(__name__)
+
+# Divergence: a run stops with status "diverged" as soon as a batch loss is not finite, or the mean loss of the
+# last DIVERGE_WINDOW batches exceeds DIVERGE_FACTOR x max(1, loss of the run's first batch).
+DIVERGE_FACTOR = 100.0
+DIVERGE_WINDOW = 10
+
+
+class Diverged(Exception):
+    """The training loss left the documented bound (see DIVERGE_FACTOR)."""
+
+
+class RunLocked(RuntimeError):
+    """Another process is training the same configuration into the same folder."""
 
 
 @dataclass
@@ -73,12 +98,19 @@ def resolve(spec: RunSpec) -> Resolved:
     if arch not in task.archs:
         raise RegistryError(f"architecture {arch!r} does not fit task {task.name}; accepted: {', '.join(task.archs)}")
     if entry.supports is not None and not entry.supports(arch):
-        raise RegistryError(f"rule {entry.name} is not defined on architecture {arch!r} (see its docstring)")
+        ok = [a for a in task.archs if entry.supports(a)]
+        raise RegistryError(f"rule {entry.name} is not defined on architecture {arch!r}; accepted for task "
+                            f"{task.name}: {', '.join(ok) or 'none'} (--arch)")
     epochs = spec.epochs if spec.epochs is not None else preset_run.get("epochs", task.epochs)
-    batch = spec.batch_size or preset_run.get("batch_size") or task.batch_size
+    batch = spec.batch_size if spec.batch_size is not None else preset_run.get("batch_size", task.batch_size)
     val = spec.val_size if spec.val_size is not None else preset_run.get("val_size", task.val_size)
-    if epochs < 1 or batch < 1 or val < 0:
-        raise RegistryError(f"epochs ({epochs}) and batch size ({batch}) must be >= 1, val size >= 0")
+    for name, value, low in (("epochs", epochs, 1), ("batch size", batch, 1), ("val size", val, 0),
+                             ("angle interval", spec.angle_every, 0), ("seed", spec.seed, 0),
+                             ("max batches", 1 if spec.max_batches is None else spec.max_batches, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise RegistryError(f"bad {name} {value!r}; accepted: an integer >= {low}")
+    pick_device(spec.device)
+    check_rule(entry, rule_cfg, arch, task, epochs)
     config = {
         "algo": spec.algo, "task": task.name, "arch": arch, "preset": spec.preset, "seed": spec.seed,
         "epochs": epochs, "batch_size": batch, "val_size": val, "angle_every": spec.angle_every,
@@ -88,6 +120,22 @@ def resolve(spec: RunSpec) -> Resolved:
         config["max_batches"] = spec.max_batches
     path = Path(spec.out) / f"{record_name(config)}.json"
     return Resolved(spec, entry, rule_cfg, task, config, path)
+
+
+def create_rule(entry: Any, rule_cfg: Any, model: torch.nn.Module, task: datamod.TaskSpec, epochs: int) -> Any:
+    """The one way a rule is built (harness, tests, benchmarks): ``Rule(model, cfg, task, epochs)``."""
+    return entry.cls(model, rule_cfg, task, epochs)
+
+
+def check_rule(entry: Any, rule_cfg: Any, arch: str, task: datamod.TaskSpec, epochs: int) -> None:
+    """Build the rule on a network on the ``meta`` device (no memory, no data): a setting that the rule's
+    constructor rejects (a per-layer list of the wrong length, an unknown init) fails here, before any work."""
+    with torch.device("meta"):
+        model = get_arch(arch).build(task.input_shape, task.num_classes)
+    try:
+        create_rule(entry, rule_cfg, model, task, epochs)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise RegistryError(f"invalid hyperparameters for {entry.name} on {arch}: {exc}") from None
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,24 +180,70 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
-    """Run one (rule, task, seed) and write its record; returns the record. A crash writes a failed record."""
+def train(spec: RunSpec, resolved: Resolved | None = None, force: bool = False) -> dict[str, Any]:
+    """Run one (rule, task, seed) and write its record; returns the record. A crash writes a failed record.
+
+    A finished (completed or diverged) record of the same config is never overwritten: it is returned as it is
+    (``skipped``), or with ``force`` moved aside to ``<run id>.superseded-<time>.json`` before the new run.
+    An unfinished run resumes from its epoch checkpoint when ``spec.checkpoint`` is set."""
     r = resolved or resolve(spec)
+    with _record_lock(r.path):
+        old, _ = read_record(r.path) if r.path.exists() else (None, None)
+        kept = None
+        if old is not None and old["status"] in FINISHED:
+            if not force:
+                log.info("%s already %s: %s (--force reruns it and keeps this record beside the new one)",
+                         r.path.stem, old["status"], r.path)
+                return {**old, "skipped": True}
+            kept = r.path.with_name(f"{r.path.stem}.superseded-{time.strftime('%Y%m%dT%H%M%S')}.json")
+            os.replace(r.path, kept)
+            log.info("kept the earlier %s record as %s", old["status"], kept)
+        try:
+            return _train_locked(spec, r)
+        except BaseException:
+            if kept is not None:  # the rerun did not finish: the finished record goes back in its place
+                if r.path.exists():
+                    os.replace(r.path, kept.with_name(kept.name.replace(".superseded-", ".unfinished-rerun-")))
+                os.replace(kept, r.path)
+                log.info("the rerun did not finish; %s is the earlier %s record again", r.path, old["status"])
+            raise
+
+
+@contextlib.contextmanager
+def _record_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.stem}.lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(f"another process is training {path.stem} into {path.parent}; wait for it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _train_locked(spec: RunSpec, r: Resolved) -> dict[str, Any]:
     device = pick_device(spec.device)
     threads = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("BIOPLAUS_THREADS")
     if threads:  # follow the job's CPU allocation (SLURM) or the local grid's share of the cores
         torch.set_num_threads(int(threads))
+    files = code_files(r.entry.cls)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
         "config": r.config, "task_synthetic": r.task.synthetic, "started": time.time(),
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("bench") else None,
-        "env": environment(device), "pid": os.getpid(),
+        "env": environment(device), "pid": os.getpid(), "code_hash": code_hash(files), "code_files": files,
+        "load_avg_start": load_average(),
     }
     ckpt_path = r.path.with_suffix(".ckpt.pt")
     write_json_atomic(r.path, record)  # a "running" record, so `bench status` can see the run
     try:
         _train(r, device, record, ckpt_path)
         record["status"] = "completed"
+    except Diverged as exc:
+        record["status"], record["error"] = "diverged", str(exc)
+        log.warning("%s diverged: %s", r.path.stem, exc)
     except KeyboardInterrupt:
         record["status"], record["error"] = "interrupted", "KeyboardInterrupt"
         write_json_atomic(r.path, record)
@@ -158,12 +252,29 @@ def train(spec: RunSpec, resolved: Resolved | None = None) -> dict[str, Any]:
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        record["load_avg_end"] = load_average()
         write_json_atomic(r.path, record)
         raise
     record["finished"] = time.time()
+    record["load_avg_end"] = load_average()
     write_json_atomic(r.path, record)
     ckpt_path.unlink(missing_ok=True)
     return record
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint's state, or None after moving an unreadable one aside (the run then starts over)."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(state, dict) or not {"rule", "gen", "curves", "epoch"} <= set(state):
+            raise ValueError("not a bench checkpoint")
+        return state
+    except Exception as exc:  # truncated, corrupt or foreign: never a reason to fail every rerun
+        bad = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, bad)
+        log.warning("checkpoint %s is unreadable (%s: %s); moved it to %s and starting the run over",
+                    path, type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "", bad.name)
+        return None
 
 
 def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path: Path) -> None:
@@ -172,8 +283,9 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     root = datamod.data_root(spec.data_dir)
     splits = datamod.load_splits(task, root, cfg["val_size"], device)
     record["data_generated"] = is_generated(root) and not task.synthetic  # stand-in files: not a result
+    state = _load_checkpoint(ckpt_path, device) if spec.checkpoint and ckpt_path.exists() else None
     model = get_arch(cfg["arch"]).build(task.input_shape, task.num_classes).to(device)
-    rule = r.entry.cls(model, r.rule_cfg, task, cfg["epochs"])
+    rule = create_rule(r.entry, r.rule_cfg, model, task, cfg["epochs"])
     record["n_params"] = sum(p.numel() for p in model.parameters())
     gen = torch.Generator().manual_seed(cfg["seed"])  # shuffling and augmentation
     train_b = datamod.Batches(splits["train"], task, cfg["batch_size"], train=True, generator=gen)
@@ -183,9 +295,10 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
         "epoch", "train_loss", "train_acc", "val_acc", "val_top5", "val_loss", "test_acc", "test_top5",
         "test_loss", "epoch_seconds", "feedback_seconds", "eval_seconds", "angles")}
     start_epoch, warmup_s, warmup_fb = 0, 0.0, 0.0
+    first_loss: float | None = None
+    recent: list[float] = []
 
-    if spec.checkpoint and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if state is not None:
         rule.load_state_dict(state["rule"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
@@ -193,6 +306,7 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
         np.random.set_state(state["np_rng"])
         curves, start_epoch = state["curves"], state["epoch"]
         warmup_s, warmup_fb = state["warmup"]
+        first_loss = state.get("first_loss")
         record["resumed_from_epoch"] = start_epoch
         log.info("resuming %s from its checkpoint after epoch %d", r.path.stem, start_epoch)
     else:
@@ -232,10 +346,12 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                     angle_s += time.perf_counter() - ta
                 out = rule.step(x, y)
                 with torch.no_grad():
-                    loss_sum += task_loss(task.loss, out, y, reduction="sum").item()
+                    batch_loss = task_loss(task.loss, out, y, reduction="sum").item()
+                    loss_sum += batch_loss
                     if task.loss == "ce":
                         correct += (out.argmax(1) == y).sum().item()
                 seen += len(y)
+                first_loss = _check_divergence(batch_loss / len(y), first_loss, recent, epoch, i, record, curves)
                 bar.advance(ptask)
                 # batch jobs: a line per 10% of an epoch, at most one per 10 s
                 if not show and (i + 1) % tick == 0 and i + 1 < n_batches and time.perf_counter() - last_log > 10:
@@ -269,12 +385,11 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                 msg += f" test_mse {curves['test_loss'][-1]:.4g}"
             bar.update(ptask, info=msg.split(" ", 2)[2])
             log.info("%s %s", r.path.stem, msg)
-            if not np.isfinite(curves["train_loss"][-1]):
-                raise FloatingPointError(f"training loss is {curves['train_loss'][-1]} at epoch {epoch + 1}")
             if spec.checkpoint:
                 torch.save({"rule": rule.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
                             "py_rng": random.getstate(), "np_rng": np.random.get_state(), "curves": curves,
-                            "epoch": epoch + 1, "warmup": (warmup_s, warmup_fb)}, str(ckpt_path) + ".tmp")
+                            "epoch": epoch + 1, "warmup": (warmup_s, warmup_fb),
+                            "first_loss": first_loss}, str(ckpt_path) + ".tmp")
                 os.replace(str(ckpt_path) + ".tmp", ckpt_path)
             write_json_atomic(r.path, {**record, "curves": curves, "epochs_done": epoch + 1})
 
@@ -284,16 +399,28 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
         torch.save(rule.model.state_dict(), r.path.with_suffix(".weights.pt"))
 
 
+def _check_divergence(loss: float, first: float | None, recent: list[float], epoch: int, batch: int,
+                      record: dict[str, Any], curves: dict[str, list]) -> float:
+    """Raise Diverged (keeping the curves of the finished epochs) when the batch loss leaves the bound."""
+    first = loss if first is None else first
+    recent.append(loss)
+    del recent[:-DIVERGE_WINDOW]
+    bound = DIVERGE_FACTOR * max(1.0, first)
+    window = sum(recent) / len(recent)
+    if not math.isfinite(loss) or (len(recent) == DIVERGE_WINDOW and window > bound):
+        record["curves"] = curves
+        record["diverged_at"] = {"epoch": epoch + 1, "batch": batch + 1, "loss": loss, "bound": bound}
+        what = f"batch loss {loss:.4g}" if not math.isfinite(loss) else \
+            f"mean loss of the last {DIVERGE_WINDOW} batches {window:.4g} > {DIVERGE_FACTOR:g} x max(1, first batch)"
+        raise Diverged(f"{what} at epoch {epoch + 1}, batch {batch + 1} (bound {bound:.4g})")
+    return first
+
+
 def mark_failed(r: Resolved, error: str) -> None:
     """Record a run that died without writing its own failure (SIGKILL, scancel, out of memory).
     A completed record is never overwritten."""
-    old: dict[str, Any] = {}
-    if r.path.exists():
-        try:
-            old = json.loads(r.path.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = {}
-    if old.get("status") == "completed":
+    old = (read_record(r.path)[0] if r.path.exists() else None) or {}
+    if old.get("status") in FINISHED:
         return
     rec = {"schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "config": r.config,
            "task_synthetic": r.task.synthetic, **old, "status": "failed", "error": error, "finished": time.time()}

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bioplaus_bench.harness import Resolved, RunSpec
+from bioplaus_bench.harness import RunSpec
 from bioplaus_bench.registry import RegistryError
 
 log = logging.getLogger(__name__)
@@ -162,44 +162,67 @@ def run(paper: Paper, budget: str, out: Path, data_dir: str | None, opts: Any, r
         rows: tuple[str, ...] = (), cols: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[Path], dict[str, Any]]:
     """Resolve the study, run what is missing through the grid machinery, render table and figures.
     ``rows``/``cols`` restrict what runs; the table always lists every cell (missing ones say so)."""
-    import json
-
     from bioplaus_bench import grid as gridmod
 
-    specs = paper.specs(budget, out, data_dir)
     selected = paper.specs(budget, out, data_dir, rows, cols)
     if not render_only:
         prepare_data(selected, out, budget)
-    from bioplaus_bench.harness import resolve
-
-    resolved = [(cell, resolve(spec)) for cell, spec in specs]
     points, todo = gridmod.plan([s for _, s in selected])
     result = {} if render_only else gridmod.execute(points, todo, opts)
-    df = table(paper, resolved, budget)
-    records = []
-    for _, r in resolved:
-        try:
-            rec = json.loads(r.path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not rec.get("data_generated"):  # figures show real data only
-            records.append(rec)
-    paths = render(paper, df, budget, out, records)
+    df, records = cell_table(paper, budget, out)
+    md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
+    out.mkdir(parents=True, exist_ok=True)
+    md.write_text(render_text(paper, budget, out, ".md", df))
+    tex.write_text(render_text(paper, budget, out, ".tex", df))
+    paths = [md, tex]
+    real = [r for r in records if not r.get("data_generated")]  # figures show real data only
+    if paper.figures is not None and real:
+        paths += paper.figures(real, out / f"figures_{budget}")
     return df, paths, result
 
 
-def table(paper: Paper, resolved: list[tuple[Cell, Resolved]], budget: str) -> pd.DataFrame:
+def cell_table(paper: Paper, budget: str, out: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The table of every cell from the records in ``out/runs``, and those records."""
+    from bioplaus_bench.harness import resolve
+    from bioplaus_bench.records import read_record
+
+    resolved = [(cell, resolve(spec)) for cell, spec in paper.specs(budget, out, None)]
+    records = [(cell, rec) for cell, r in resolved if (rec := read_record(r.path)[0]) is not None]
+    return table(paper, records, budget), [rec for _, rec in records]
+
+
+def render_text(paper: Paper, budget: str, out: Path, suffix: str, df: pd.DataFrame | None = None) -> str:
+    """The table file's text (``.md`` or ``.tex``) as the records in ``out/runs`` give it now."""
+    from bioplaus_bench.report import latex, markdown
+
+    if df is None:
+        df = cell_table(paper, budget, out)[0]
+    cmd = f"bench paper {paper.name} --budget {budget}"
+    if suffix == ".tex":
+        return f"% regenerate: {cmd}\n" + latex(df, f"{paper.title}; budget {budget}")
+    metric_names = {"error": "test error (%)", "acc": "test accuracy (%)", "top5": "top-5 accuracy (%)",
+                    "mse": "test MSE"}
+    head = (f"# {paper.title}\n\nBudget: **{budget}**"
+            + (" (tiny: these numbers only prove the cells run; they are not results)" if budget == "smoke" else "")
+            + f". Metrics: {', '.join(sorted({metric_names[m] for m in df.metric}))}. "
+            "Measured: mean ± std over n seeds (± only for n >= 2); diverged and failed runs are excluded and "
+            "counted. Difference = measured - published. 'stale' marks records made by code other than today's. "
+            f"Regenerate with `{cmd}`.\n\n" + (paper.notes + "\n\n" if paper.notes else ""))
+    return head + markdown(df) + "\n"
+
+
+def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget: str) -> pd.DataFrame:
     """One row per cell: published, measured mean ± std (n seeds), difference, time per epoch vs BP."""
-    import json
+    from bioplaus_bench.records import RecordScan
+    from bioplaus_bench.report import frame
 
     runs: dict[int, list[dict[str, Any]]] = {}  # id(cell) -> its completed records
-    for cell, r in resolved:
-        try:
-            rec = json.loads(r.path.read_text())
-        except (OSError, ValueError):
-            continue
+    excluded: dict[int, list[str]] = {}
+    for cell, rec in cell_records:
         if rec.get("status") == "completed":
             runs.setdefault(id(cell), []).append(rec)
+        elif rec.get("status") in ("diverged", "failed", "interrupted"):
+            excluded.setdefault(id(cell), []).append(rec["status"])
     bp_time: dict[tuple[str, str], float] = {}
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
@@ -211,7 +234,7 @@ def table(paper: Paper, resolved: list[tuple[Cell, Resolved]], budget: str) -> p
         recs = runs.get(id(cell), [])
         pub = cell.published if cell.published is not None else "not published / not known"
         row = {"method": cell.row, "column": cell.col, "metric": cell.metric, "published": pub,
-               "measured": "", "difference": "", "time vs BP": "", "note": cell.note}
+               "measured": "", "difference": "", "train acc (%)": "", "time vs BP": "", "note": cell.note}
         if not cell.runnable:
             row["measured"] = "not run"
         elif not recs:
@@ -220,40 +243,28 @@ def table(paper: Paper, resolved: list[tuple[Cell, Resolved]], budget: str) -> p
             row["measured"] = "ran on generated data (not a result)"
         else:
             vals = np.array([_metric(r, cell.metric) for r in recs])
-            std = vals.std(ddof=1) if len(vals) > 1 else 0.0
             fmt = ".3g" if cell.metric == "mse" else ".2f"
-            row["measured"] = f"{vals.mean():{fmt}} ± {std:{fmt}} (n={len(vals)})"
+            row["measured"] = f"{vals.mean():{fmt}}" + (f" ± {vals.std(ddof=1):{fmt}}" if len(vals) > 1 else "") \
+                + f" (n={len(vals)})"
             if budget == "smoke":
                 row["measured"] += " [smoke budget]"
+            stale = int(frame(RecordScan(records=recs)).stale.sum())
+            if stale:
+                row["measured"] += f" [stale {stale}/{len(vals)}]"
             pv = _published_value(cell.published)
             if math.isfinite(pv) and budget != "smoke":  # a smoke number is not comparable
                 row["difference"] = f"{vals.mean() - pv:+.2f}"
+            train = [r["curves"]["train_acc"][-1] for r in recs if r.get("curves", {}).get("train_acc")]
+            if train and all(t is not None for t in train):  # last epoch: tells underfitting from overfitting
+                lo, hi = f"{100 * min(train):.1f}", f"{100 * max(train):.1f}"
+                row["train acc (%)"] = lo if lo == hi else f"{lo}-{hi}"
             key = (cell.task, recs[0]["config"]["arch"])
             if key in bp_time:
                 row["time vs BP"] = f"{np.mean([r['final']['epoch_seconds'] for r in recs]) / bp_time[key]:.2f}x"
+        if excluded.get(id(cell)):
+            row["measured"] += f" (excluded: {', '.join(excluded[id(cell)])})"
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def render(paper: Paper, df: pd.DataFrame, budget: str, out: Path, records: list[dict[str, Any]]) -> list[Path]:
-    from bioplaus_bench.report import markdown
-
-    out.mkdir(parents=True, exist_ok=True)
-    metric_names = {"error": "test error (%)", "acc": "test accuracy (%)", "top5": "top-5 accuracy (%)",
-                    "mse": "test MSE"}
-    head = (f"# {paper.title}\n\nBudget: **{budget}**"
-            + (" (tiny: these numbers only prove the cells run; they are not results)" if budget == "smoke" else "")
-            + f". Metrics: {', '.join(sorted({metric_names[m] for m in df.metric}))}. "
-            "Difference = measured - published. Regenerate with `bench paper " + paper.name
-            + f" --budget {budget}`.\n\n" + (paper.notes + "\n\n" if paper.notes else ""))
-    md = out / f"table_{budget}.md"
-    md.write_text(head + markdown(df) + "\n")
-    tex = out / f"table_{budget}.tex"
-    tex.write_text(df.to_latex(index=False, escape=True))
-    paths = [md, tex]
-    if paper.figures is not None and records:
-        paths += paper.figures(records, out / f"figures_{budget}")
-    return paths
 
 
 # ------------------------------------------------------------------------------------------- studies
@@ -361,15 +372,12 @@ register_paper(Paper(
           "Data are normalised with each dataset's own statistics (the FW-DTP code uses MNIST's for all). "
           "The sensitivity rows (8 x 8 lr x beta grid) feed the heatmap figure; the paper's numbers for them are "
           "not available. MNIST's quoted FW-DTP values equal the FW-DTP README example for its BN variant; with "
-          "them FW-DTP underfits here (train accuracy after "
-          "100 epochs: MNIST 94.5-94.7%, F-MNIST 87.0%), so the row 'FW-DTP (0.5M), suite defaults' repeats the "
-          "cells with the rule's defaults (lr 0.5, beta 0.2, chosen on MNIST validation accuracy). The other rules' "
-          "defaults were also chosen on MNIST; the paper's per-dataset values for them are not in our references, "
-          "and DTP underfits F-MNIST with them (train accuracy 89.6-91.2% after 100 epochs; BP reaches 100%). "
-          "L-DRL, with the same MNIST-chosen defaults (lr 0.1, beta 0.5, 5 feedback steps per layer and batch), "
-          "fits MNIST to 100% train accuracy and ends 1.5 points below its published error, 0.1 from BP's: its "
-          "feedback learns J_G = J_F^T, so its targets approach BP's, as Ernoult et al. report (L-DRL and BP both "
-          "98.9% on LeNet MNIST); the settings behind the published L-DRL value are not in our references.",
+          "them FW-DTP underfits here (see the train-accuracy column), so the row 'FW-DTP (0.5M), suite defaults' "
+          "repeats the cells with the rule's defaults (lr 0.5, beta 0.2, chosen on MNIST validation accuracy). "
+          "The other rules' defaults were also chosen on MNIST; the paper's per-dataset values for them are not "
+          "in our references (DTP's F-MNIST train accuracy shows it underfits with them). The settings behind "
+          "the published L-DRL value are not in our references either. The train-accuracy column is the last "
+          "epoch's (min-max over seeds).",
 ))
 
 

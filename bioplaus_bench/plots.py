@@ -34,17 +34,40 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
+def series(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The records that figures average (completed, real data, canonical copy), each with its series name:
+    the rule, its configuration label when that is not the defaults, and n, the runs of that configuration.
+    Different configurations are different series, never pooled as seeds."""
+    from bioplaus_bench.records import RecordScan
+    from bioplaus_bench.report import _labels, frame, usable
+
+    df = frame(RecordScan(records=list(records)))
+    if df.empty:
+        return []
+    keep = df[usable(df)]
+    labels, n = _labels(df), keep.groupby("config_key").size()
+    out = []
+    for i in keep.index:
+        row = keep.loc[i]
+        label = labels[row.config_key]
+        name = row.algo if label == "defaults" else f"{row.algo} [{label}]"
+        out.append((records[i], f"{name} (n={n[row.config_key]})"))
+    return out
+
+
 def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
-    for r in records:
-        if r.get("status") != "completed":
-            continue
+    for r, name in series(records):
         c, cur = r["config"], r["curves"]
         for i, ep in enumerate(cur["epoch"]):
-            rows.append({"rule": c["algo"], "task": c["task"], "seed": c["seed"], "epoch": ep,
-                         "test accuracy (%)": 100 * cur["test_acc"][i], "train loss": cur["train_loss"][i],
+            rows.append({"rule": name, "task": c["task"], "seed": c["seed"], "epoch": ep,
+                         "test accuracy (%)": _pct(cur["test_acc"][i]), "train loss": cur["train_loss"][i],
                          "epoch time (s)": cur["epoch_seconds"][i]})
     return pd.DataFrame(rows)
+
+
+def _pct(v: float | None) -> float:
+    return np.nan if v is None else 100 * v
 
 
 def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -72,16 +95,19 @@ def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
 def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     plt, sns = _setup()
     rows = []
-    for r in records:
-        if r.get("status") != "completed":
-            continue
+    for r, rule in series(records):
         for i, angles in enumerate(r["curves"].get("angles", [])):
-            for name, a in angles.items():
-                if name.endswith("weight") and a == a:
-                    rows.append({"rule": r["config"]["algo"], "task": r["config"]["task"],
-                                 "layer": name.removesuffix(".weight"), "epoch": r["curves"]["epoch"][i],
-                                 "angle to BP (deg)": a})
+            weights = [k for k in angles if k.endswith("weight")]
+            for j, name in enumerate(weights):
+                a = angles[name]
+                if a is not None and a == a:
+                    layer = "output" if j == len(weights) - 1 else f"hidden {j + 1}"
+                    rows.append({"rule": rule, "task": r["config"]["task"], "layer": layer,
+                                 "epoch": r["curves"]["epoch"][i], "angle to BP (deg)": a})
     df = pd.DataFrame(rows)
+    if not df.empty:  # an output layer at 0° for every rule (its update is the BP gradient) only adds clutter
+        flat = df[df.layer == "output"].groupby("task")["angle to BP (deg)"].max() < 1e-3
+        df = df[~((df.layer == "output") & df.task.map(flat).fillna(False))]
     paths = []
     if df.empty:
         return paths
@@ -100,9 +126,10 @@ def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
             ax.xaxis.get_major_locator().set_params(integer=True)
         for ax in list(axes.flat)[len(rules):]:
             ax.set_visible(False)
-        axes[0][0].legend(fontsize=5, title="weight tensor", title_fontsize=5)
-        fig.suptitle(f"{task}: angle between each rule's update and the BP gradient (mean ± sd over seeds; "
-                     "dashed: 90°)", fontsize=8)
+        axes[0][0].legend(fontsize=5, title="layer", title_fontsize=5)
+        fig.suptitle(f"{task}: angle between each rule's update and the BP gradient, per layer\n"
+                     "(mean ± sd over seeds; dashed: 90°; the output layer is omitted where it is exactly BP's)",
+                     fontsize=7)
         paths += _save(fig, out, f"angles_{task}")
         plt.close(fig)
     return paths
@@ -110,31 +137,28 @@ def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
 
 def epoch_times(records: list[dict[str, Any]], out: Path) -> list[Path]:
     plt, sns = _setup()
-    rows = [{"rule": r["config"]["algo"], "task": r["config"]["task"],
+    rows = [{"rule": name, "task": r["config"]["task"],
              "epoch time (s)": r["final"]["epoch_seconds"], "feedback": r["final"]["feedback_seconds"]}
-            for r in records if r.get("status") == "completed"]
+            for r, name in series(records)]
     df = pd.DataFrame(rows)
     paths = []
     for task, sub in df.groupby("task"):
         order = sub.groupby("rule")["epoch time (s)"].mean().sort_values().index
         fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.4))
+        fig.set_size_inches(COLUMN_IN, 0.8 + 0.22 * len(order))
         sns.barplot(data=sub, y="rule", x="epoch time (s)", order=order, errorbar="sd", ax=ax, color="C0")
-        ax.set_xscale("log")
-        from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticks([t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-                       if t <= 2 * sub["epoch time (s)"].max() and t >= sub["epoch time (s)"].min() / 2])
-        ax.set_xlabel("training seconds per epoch (log scale)")
-        ax.set_title(f"{task}: seconds per epoch (mean ± sd)", fontsize=8)
+        ax.set_xlabel("seconds per training epoch\n(epochs 2.., mean ± sd over seeds)", fontsize=7)
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_title(f"{task}: seconds per epoch", fontsize=8)
         paths += _save(fig, out, f"epoch_time_{task}")
         plt.close(fig)
     return paths
 
 
 def sensitivity_figure(table: pd.DataFrame, axes: list[str], title: str, out: Path, name: str) -> list[Path]:
-    """Heatmap of mean test accuracy over a 2-axis grid, or a curve for one axis."""
+    """Heatmap of mean test accuracy over a 2-axis grid, or a curve for one axis (``table``: one row per run
+    with the axes and ``acc``)."""
     plt, sns = _setup()
     fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.8))
     if len(axes) == 2:
@@ -154,13 +178,16 @@ def sensitivity_figure(table: pd.DataFrame, axes: list[str], title: str, out: Pa
 def sensitivity_heatmaps(records: list[dict[str, Any]], out: Path) -> list[Path]:
     """A heatmap (or curve) per rule and task whose records differ in one or two rule hyperparameters."""
     paths = []
-    done = [r for r in records if r.get("status") == "completed"]
+    done = [r for r, _ in series(records)]
     key = lambda r: (r["config"]["algo"], r["config"]["task"], r["config"]["arch"])  # noqa: E731
     for algo, task, arch in sorted({key(r) for r in done}):
         recs = [r for r in done if key(r) == (algo, task, arch)]
         hp = pd.DataFrame([r["config"]["hparams"] for r in recs]).astype(str)
         axes = [c for c in hp.columns if hp[c].nunique() > 1]
-        if not 1 <= len(axes) <= 2:
+        run = pd.DataFrame([{k: v for k, v in r["config"].items() if k not in ("hparams", "seed", "angle_every")}
+                            for r in recs]).astype(str)
+        # a sensitivity study: only rule hyperparameters vary (1 or 2 of them), over at least 4 points
+        if not 1 <= len(axes) <= 2 or (run.nunique() > 1).any() or hp[axes].drop_duplicates().shape[0] < 4:
             continue
         table = pd.DataFrame([{**{a: float(r["config"]["hparams"][a]) for a in axes}, "acc": r["final"]["test_acc"]}
                               for r in recs])
@@ -176,7 +203,7 @@ def all_figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
 
 def sensitivity_scores(acc: np.ndarray) -> dict[str, float]:
     """Spread (max - min, points) of mean final accuracy over the grid, and the fraction of grid points
-    within 1 point of the best."""
+    within 1 point of the best. Callers pass validation accuracy: the choice of a point is model selection."""
     acc = 100 * np.asarray(acc, dtype=float)
     best = np.nanmax(acc)
     return {"best": float(best), "spread": float(best - np.nanmin(acc)),

@@ -1,21 +1,37 @@
-"""Run records: one JSON file per run, written atomically, with everything needed to reproduce it."""
+"""Run records: one JSON file per run, written atomically, with everything needed to reproduce it.
+
+Records are strict JSON: a non-finite float (a diverged loss, an undefined accuracy) is written as ``null``.
+``read_records`` is the one reader every command uses: it never raises on a bad file, it skips and counts it.
+``code_version`` hashes the source that trains a rule (its file, the suite modules it uses, the harness), so
+that a report can say when a record was made by code other than today's.
+"""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib
+import inspect
 import json
+import math
 import os
 import platform
 import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: strict JSON, code hash, load average, status "diverged"
+FINISHED = ("completed", "diverged")  # a record in one of these states is never overwritten without --force
+FILE_MODE = 0o644  # records are read by the whole group on a shared cluster
+# the modules besides the rule's own file whose source decides what a run computes
+CORE_MODULES = ("bioplaus_bench.harness", "bioplaus_bench.rule", "bioplaus_bench.data", "bioplaus_bench.nets",
+                "bioplaus_bench.measure")
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -29,15 +45,27 @@ def record_name(config: dict[str, Any]) -> str:
            f"__s{config['seed']}__{config_hash(config)}"
 
 
+def strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict(v) for v in obj]
+    return obj
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temp file in the same folder and an atomic rename."""
+    """Write ``obj`` as strict JSON to ``path`` through a temp file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=_json_default, allow_nan=True)
+            json.dump(strict(json.loads(json.dumps(obj, default=_json_default))), f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,20 +82,98 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def read_records(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """All run records below ``folder`` (recursively), skipping temp files."""
-    out = []
-    for p in sorted(Path(folder).rglob("*.json")):
-        if p.name.startswith("."):
+# ------------------------------------------------------------------------------------------- reading
+
+@dataclass
+class RecordScan:
+    """What ``read_records`` found: the readable records and, for every other JSON file, why it was skipped."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def check_record(rec: Any) -> str | None:
+    """Why ``rec`` is not a usable run record, or None when it is."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if "schema_version" not in rec:
+        return "no schema_version (not a run record)"
+    cfg = rec.get("config")
+    if not isinstance(cfg, dict) or not all(k in cfg for k in ("algo", "task", "arch", "seed")):
+        return "no config with algo, task, arch and seed"
+    if not isinstance(rec.get("status"), str):
+        return "no status"
+    if rec["status"] == "completed" and not (isinstance(rec.get("final"), dict) and isinstance(rec.get("curves"),
+                                                                                               dict)):
+        return "status completed but no final metrics or curves"
+    return None
+
+
+def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None), or (None, why it is unreadable). Never raises."""
+    try:
+        rec = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"unreadable: {type(exc).__name__}"
+    why = check_record(rec)
+    return (None, why) if why else (rec, None)
+
+
+def read_records(folder: str | os.PathLike) -> RecordScan:
+    """Every run record below ``folder`` (recursively); temp files and manifests are passed over, any other
+    JSON file that is not a readable record is skipped and listed with the reason."""
+    scan = RecordScan()
+    root = Path(folder)
+    paths = [root] if root.is_file() else sorted(root.rglob("*.json"))
+    for p in paths:
+        if p.name.startswith(".") or p.name == "grid.json":
             continue
-        try:
-            rec = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
+        rec, why = read_record(p)
+        if rec is None:
+            scan.skipped.append((str(p), why or "?"))
             continue
-        if isinstance(rec, dict) and "schema_version" in rec:
-            rec["_path"] = str(p)
-            out.append(rec)
+        rec["_path"] = str(p)
+        scan.records.append(rec)
+    return scan
+
+
+def record_status(path: Path) -> str | None:
+    rec, _ = read_record(path)
+    return rec.get("status") if rec else None
+
+
+# ------------------------------------------------------------------------------------------- provenance
+
+def _sha(path: str) -> str:
+    """Hash of a module's code without its docstrings and comments: editing prose never makes a record stale."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha1(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def code_files(rule_cls: type) -> dict[str, str]:
+    """{module name: sha1 of its source} for the rule's module, the suite modules it uses and the harness."""
+    mods = {rule_cls.__module__, *CORE_MODULES}
+    module = sys.modules.get(rule_cls.__module__)
+    for value in vars(module).values() if module else ():  # suite modules the rule file draws on
+        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.startswith("bioplaus_bench.") and name != "bioplaus_bench.registry":
+            mods.add(name)
+    out = {}
+    for name in sorted(mods):
+        mod = sys.modules.get(name) or (importlib.import_module(name) if name in CORE_MODULES else None)
+        src = getattr(mod, "__file__", None) if mod else None
+        if src and os.path.exists(src):
+            out[name] = _sha(src)
     return out
+
+
+def code_hash(files: dict[str, str]) -> str:
+    return hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _cpu_model() -> str:
@@ -89,14 +195,22 @@ def _git(*args: str) -> str | None:
         return None
 
 
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def environment(device: torch.device) -> dict[str, Any]:
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", "--untracked-files=no")  # untracked files do not change the code
     return {
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch_threads": torch.get_num_threads(),
         "git_commit": _git("rev-parse", "HEAD"),

@@ -136,10 +136,13 @@ def get_algorithm(name: str) -> AlgorithmEntry:
         return ALGORITHMS[name]
     if ":" in name:
         mod_name, _, attr = name.partition(":")
+        if not mod_name.strip() or not attr.strip():
+            raise RegistryError(f"bad rule path {name!r}; accepted: a registered name "
+                                f"({', '.join(sorted(ALGORITHMS))}) or package.module:Class")
         try:
             obj = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise RegistryError(f"cannot load rule {name!r}: {exc}") from exc
+        except Exception as exc:  # any import failure of the user's module is their one-line error
+            raise RegistryError(f"cannot load rule {name!r}: {type(exc).__name__}: {exc}") from None
         for entry in ALGORITHMS.values():  # the import may have registered it under its own name
             if entry.cls is obj:
                 return entry

@@ -1,21 +1,39 @@
-"""Leaderboards from run records: per-task mean +- std over seeds, cost relative to BP, angle to BP, and an
-across-task BP-normalised score with its interquartile mean and a stratified-bootstrap 95% CI.
+"""Records as a table, and leaderboards that aggregate per configuration.
 
-Normalised score of a run on task k: (acc - chance_k) / (mean acc of BP on k - chance_k); BP scores 1.
-IQM: the mean of the middle 50% of all runs' scores (25% trimmed from each end, over runs and tasks).
-Stratified bootstrap: resample runs with replacement *within* each task, recompute the IQM, and take the
-2.5/97.5 percentiles; the generator is seeded, so the interval is reproducible.
+``load_records(folder)`` gives one DataFrame row per record: the config fields as columns (rule
+hyperparameters included), the final metrics, the status, and whether the record was made by other code
+than today's (``stale``) or timed on a loaded machine (``contended``). Every report is built on it.
+
+A configuration is the unit of aggregation: records are grouped by their resolved config without the seed
+(and without the angle interval, which only decides how often training is observed). Different configs of one
+rule are separate rows, labelled by what differs (the preset, the hyperparameters that differ from the rule's
+defaults, and the run-level fields that vary between its rows). ``n`` is always shown; std and CIs need n >= 2.
+Diverged, failed, unfinished and generated-data runs are never averaged; each row says how many it excluded.
+
+Normalised score of a run on task k: (acc - chance_k) / (mean acc of BP on k - chance_k), where BP is the
+BP config with the same task, architecture, epochs and batch size (BP's defaults where there are several; no
+score when there is none).
+IQM: the mean of the middle 50% of the scores. Stratified bootstrap: resample runs within each task, recompute
+the IQM, take the 2.5/97.5 percentiles; the generator is seeded, so the interval is reproducible.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bioplaus_bench.records import read_records
+from bioplaus_bench.records import RecordScan, config_hash, read_records
+
+RUN_FIELDS = ("algo", "task", "arch", "preset", "seed", "epochs", "batch_size", "val_size", "max_batches",
+              "angle_every")
+NOT_CONFIG = ("seed", "angle_every")  # fields that do not change what is trained
+METRICS = ("test_acc", "test_top5", "test_loss", "val_acc", "best_val_acc", "train_loss", "epoch_seconds",
+           "feedback_seconds")
 
 
 def iqm(x: np.ndarray) -> float:
@@ -43,88 +61,268 @@ def normalised_score(acc: float, bp_acc: float, chance: float) -> float:
     return (acc - chance) / (bp_acc - chance)
 
 
-def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record with the fields leaderboards use (failed runs included, with their status)."""
-    from bioplaus_bench.registry import get_task
+# ------------------------------------------------------------------------------------------- records as rows
 
-    rows = []
-    for r in records:
-        c, f = r["config"], r.get("final", {})
-        angles = [v for k, v in f.get("final_angles", {}).items() if k.endswith("weight") and v == v]
+def config_key(config: dict[str, Any]) -> str:
+    """The configuration a record belongs to: its resolved config without the seed and the angle interval."""
+    return json.dumps({k: v for k, v in config.items() if k not in NOT_CONFIG}, sort_keys=True, default=str)
+
+
+def _current_code(algo: str, cache: dict[str, str | None]) -> str | None:
+    if algo not in cache:
+        from bioplaus_bench.records import code_files, code_hash
+        from bioplaus_bench.registry import get_algorithm
+
         try:
-            chance = get_task(c["task"]).chance
+            cache[algo] = code_hash(code_files(get_algorithm(algo).cls))
+        except Exception:  # a rule that no longer loads: freshness unknown
+            cache[algo] = None
+    return cache[algo]
+
+
+def _defaults(algo: str, cache: dict[str, dict | None]) -> dict[str, Any] | None:
+    if algo not in cache:
+        import dataclasses
+
+        from bioplaus_bench.registry import get_algorithm
+
+        try:
+            cfg = get_algorithm(algo).config()
+            cache[algo] = json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
         except Exception:
-            chance = float("nan")
-        rows.append({
-            "algo": c["algo"], "task": c["task"], "arch": c["arch"], "seed": c["seed"], "epochs": c["epochs"],
-            "status": r.get("status", "?"), "synthetic": r.get("task_synthetic", False),
-            "data_generated": bool(r.get("data_generated", False)),
-            "test_acc": f.get("test_acc", np.nan), "test_top5": f.get("test_top5", np.nan),
-            "epoch_seconds": f.get("epoch_seconds", np.nan), "feedback_seconds": f.get("feedback_seconds", np.nan),
-            "angle": float(np.mean(angles)) if angles else np.nan, "chance": chance,
-            "error": r.get("error", ""), "path": r.get("_path", ""),
+            cache[algo] = None
+    return cache[algo]
+
+
+def _scalar(v: Any) -> Any:
+    return ",".join(map(str, v)) if isinstance(v, list) else v
+
+
+def frame(scan: RecordScan) -> pd.DataFrame:
+    """One row per record (see ``load_records``)."""
+    code_cache: dict[str, str | None] = {}
+    rows = []
+    for r in scan.records:
+        c, f = r["config"], r.get("final") or {}
+        hp = c.get("hparams") or {}
+        angles = [v for k, v in (f.get("final_angles") or {}).items() if k.endswith("weight") and v is not None]
+        current = _current_code(c["algo"], code_cache)
+        env = r.get("env") or {}
+        loads = [x for x in (r.get("load_avg_start"), r.get("load_avg_end")) if isinstance(x, int | float)]
+        cores = env.get("cpu_count")
+        path = Path(r.get("_path", ""))
+        row = {k: c.get(k) for k in RUN_FIELDS}
+        row.update({k: _scalar(v) for k, v in hp.items() if k not in RUN_FIELDS})
+        row.update({
+            "config_key": config_key(c), "run_id": r.get("run_id", path.stem), "status": r["status"],
+            "data_generated": bool(r.get("data_generated", False)), "synthetic": bool(r.get("task_synthetic")),
+            **{m: _num(f.get(m)) for m in METRICS},
+            "angle": float(np.mean(angles)) if angles else np.nan,
+            "code_hash": r.get("code_hash"),
+            "stale": (r.get("code_hash") != current) if current is not None else True,
+            "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
+            # timed under contention: the load exceeded the cores (unknown load: not flagged)
+            "contended": bool(loads and cores and max(loads) > cores),
+            "error": (r.get("error") or "").strip().splitlines()[-1:] or [""], "path": str(path),
+            # a copy kept by --force (<run id>.superseded-<time>.json): the canonical file is the run's result
+            "superseded": bool(r.get("_path")) and (".superseded-" in path.name or ".unfinished-rerun-" in path.name),
         })
+        row["error"] = row["error"][0]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def leaderboard(df: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per rule x task table, across-task summary). Only completed runs on real data are aggregated."""
-    ok = df[(df.status == "completed") & ~df.data_generated]
-    g = ok.groupby(["algo", "task", "arch"])
-    table = g.agg(acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"), n=("test_acc", "size"),
-                  epoch_s=("epoch_seconds", "mean"), feedback_s=("feedback_seconds", "mean"),
-                  angle=("angle", "mean")).reset_index()
-    bp = table[table.algo == "bp"].set_index(["task", "arch"])
-    table["time_vs_bp"] = [
-        row.epoch_s / bp.loc[(row.task, row.arch), "epoch_s"] if (row.task, row.arch) in bp.index else np.nan
-        for row in table.itertuples()]
-    summary = []
-    for algo, sub in ok.groupby("algo"):
-        groups = []
-        for (task, arch), runs in sub.groupby(["task", "arch"]):
-            if (task, arch) not in bp.index or not np.isfinite(runs.chance.iloc[0]):
-                continue
-            groups.append(normalised_score(runs.test_acc.to_numpy(), bp.loc[(task, arch), "acc_mean"],
-                                           runs.chance.iloc[0]))
-        if groups:
-            lo, hi = stratified_bootstrap_ci(groups, seed=seed)
-            summary.append({"algo": algo, "norm_iqm": iqm(np.concatenate(groups)), "ci_low": lo, "ci_high": hi,
-                            "tasks": len(groups), "runs": int(sum(len(x) for x in groups))})
-    return table, pd.DataFrame(summary)
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
 
+
+def load_records(folder: str | Path) -> pd.DataFrame:
+    """All run records below ``folder`` as a DataFrame, one row per record, with numeric columns for the run
+    fields, every rule hyperparameter (by its name) and the final metrics (accuracies as fractions). Unreadable
+    files are skipped; ``df.attrs["skipped"]`` lists them with the reason."""
+    scan = read_records(folder)
+    df = frame(scan)
+    df.attrs["skipped"] = scan.skipped
+    return df
+
+
+# ------------------------------------------------------------------------------------------- aggregation
+
+def _labels(df: pd.DataFrame) -> dict[str, str]:
+    """config_key -> a short label: preset, hyperparameters that differ from the rule's defaults, and the
+    run-level fields that vary between the configs of the same rule, task and architecture."""
+    defaults: dict[str, dict | None] = {}
+    labels: dict[str, str] = {}
+    for _, fam in df.groupby(["algo", "task", "arch"], dropna=False):
+        configs = fam.drop_duplicates("config_key")
+        varying = [k for k in ("val_size", "max_batches") if configs[k].astype(str).nunique() > 1]
+        for _, row in configs.iterrows():
+            cfg = json.loads(row.config_key)
+            hp, ref = cfg.get("hparams") or {}, _defaults(row.algo, defaults) or {}
+            parts = [f"preset {cfg['preset']}"] if cfg.get("preset") else []
+            parts += [f"{k}={_scalar(v)}" for k, v in sorted(hp.items()) if k in ref and ref[k] != v]
+            parts += [f"{k}={cfg.get(k)}" for k in varying]
+            labels[row.config_key] = ", ".join(parts) or "defaults"
+        ident = configs.config_key.map(labels) + configs.epochs.astype(str) + "/" + configs.batch_size.astype(str)
+        for _, keys in configs.groupby(ident).config_key:  # rows that label, epochs and batch do not tell apart
+            if len(keys) > 1:
+                for k in keys:
+                    labels[k] = f"{labels[k]} [{config_hash(json.loads(k))}]"
+    return labels
+
+
+def usable(df: pd.DataFrame) -> pd.Series:
+    """The records that are averaged: completed, on real data, the canonical copy of their run."""
+    return (df.status == "completed") & ~df.data_generated & ~df.superseded
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: n, mean and std (n >= 2) of test accuracy, epoch time, time vs BP, angle,
+    and the number of records excluded (diverged / failed or unfinished / generated data) and flagged."""
+    if df.empty:
+        return pd.DataFrame()
+    labels = _labels(df)
+    ok = usable(df)
+    rows = []
+    for key, g in df[~df.superseded].groupby("config_key", sort=False):
+        u = g[ok[g.index]]
+        first = g.iloc[0]
+        accs = u.test_acc.to_numpy(dtype=float)
+        rows.append({
+            "task": first.task, "arch": first.arch, "algo": first.algo, "config": labels[key],
+            "preset": first.preset, "epochs": first.epochs, "batch_size": first.batch_size,
+            "n": len(u), "acc_mean": float(np.mean(accs)) if len(u) else np.nan,
+            "acc_std": float(np.std(accs, ddof=1)) if len(u) >= 2 else np.nan,
+            "test_loss": float(u.test_loss.mean()) if len(u) else np.nan,
+            "epoch_s": float(u.epoch_seconds.mean()) if len(u) else np.nan,
+            "feedback_s": float(u.feedback_seconds.mean()) if len(u) else np.nan,
+            "angle": float(u.angle.mean()) if len(u) else np.nan,
+            "n_diverged": int((g.status == "diverged").sum()),
+            "n_failed": int(((g.status != "completed") & (g.status != "diverged")).sum()),
+            "n_generated": int(((g.status == "completed") & g.data_generated).sum()),
+            "n_stale": int(u.stale.sum()), "n_contended": int(u.contended.sum()),
+            "config_key": key,
+            **{k: first[k] for k in df.columns if k not in RUN_FIELDS and k not in _ROW_ONLY},
+        })
+    table = pd.DataFrame(rows)
+    bp = table[(table.algo == "bp") & (table.n > 0)]
+    table["time_vs_bp"] = [
+        r.epoch_s / float(m.epoch_s.mean()) if len(m := bp[(bp.task == r.task) & (bp.arch == r.arch)
+                                                          & (bp.batch_size == r.batch_size)]) else np.nan
+        for r in table.itertuples()]
+    return table.sort_values(["task", "arch", "algo", "config"], kind="stable").reset_index(drop=True)
+
+
+_ROW_ONLY = {"config_key", "run_id", "status", "data_generated", "synthetic", *METRICS, "angle", "code_hash",
+             "stale", "load_avg", "threads", "contended", "error", "path", "superseded"}
+
+
+def summary(df: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per rule and config label across tasks: IQM of the BP-normalised score, with a 95% CI when n >= 2."""
+    from bioplaus_bench.registry import get_task
+
+    ok = df[usable(df)]
+    out = []
+    for (algo, label), rows in table[table.n > 0].groupby(["algo", "config"]):
+        groups = []
+        for r in rows.itertuples():
+            ref = table[(table.algo == "bp") & (table.task == r.task) & (table.arch == r.arch) & (table.n > 0)
+                        & (table.epochs == r.epochs) & (table.batch_size == r.batch_size)]
+            if len(ref) > 1:  # several BP configs: BP with its defaults is the reference
+                ref = ref[ref.config == "defaults"]
+            try:
+                chance = get_task(r.task).chance
+            except Exception:
+                continue
+            if len(ref) != 1 or not math.isfinite(chance):
+                continue
+            accs = ok[ok.config_key == r.config_key].test_acc.to_numpy(dtype=float)
+            groups.append(normalised_score(accs, ref.acc_mean.iloc[0], chance))
+        if not groups:
+            continue
+        n = int(sum(len(x) for x in groups))
+        lo, hi = stratified_bootstrap_ci(groups, seed=seed) if n >= 2 else (np.nan, np.nan)
+        out.append({"algo": algo, "config": label, "norm_iqm": iqm(np.concatenate(groups)), "ci_low": lo,
+                    "ci_high": hi, "tasks": len(groups), "n": n})
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------------- rendering
 
 def render(df: pd.DataFrame, fmt: str = "md") -> str:
-    """Leaderboard text: rules as rows, tasks as columns; failed/incomplete runs listed below."""
-    table, summary = leaderboard(df)
-    if table.empty:
-        body = "(no completed runs)\n"
-    else:
-        table["cell"] = [f"{100 * r.acc_mean:.2f} ± {100 * (r.acc_std if r.acc_std == r.acc_std else 0):.2f} "
-                         f"(n={r.n})" for r in table.itertuples()]
-        table["col"] = table.task + "/" + table.arch
-        wide = table.pivot(index="algo", columns="col", values="cell")
-        cost = table.groupby("algo").agg(epoch_s=("epoch_s", "mean"), time_vs_bp=("time_vs_bp", "mean"),
-                                         angle_to_bp=("angle", "mean"))
-        wide = wide.join(cost.round(2))
-        if not summary.empty:
-            s = summary.set_index("algo")
-            wide["norm. IQM [95% CI]"] = [
-                f"{s.loc[a, 'norm_iqm']:.3f} [{s.loc[a, 'ci_low']:.3f}, {s.loc[a, 'ci_high']:.3f}]"
-                if a in s.index else "" for a in wide.index]
-        wide = wide.reset_index()
-        if fmt == "csv":
-            body = wide.to_csv(index=False)
-        elif fmt == "latex":
-            body = wide.to_latex(index=False)
-        else:
-            body = markdown(wide) + "\n"
-    bad = df[(df.status != "completed") | df.data_generated]
-    bad = bad.assign(status=[f"{st} (generated data: not a result)" if g else st
-                             for st, g in zip(bad.status, bad.data_generated, strict=True)])
-    if len(bad) and fmt == "md":
-        body += "\nNot aggregated (failed or incomplete):\n\n" + markdown(bad[["algo", "task", "arch", "seed", "status",
-                                                                                "error"]]) + "\n"
-    return body
+    """The leaderboard as markdown (one table per task and architecture), csv (numeric columns) or LaTeX."""
+    skipped = df.attrs.get("skipped", [])
+    if df.empty:
+        return "(no run records)\n"
+    table = aggregate(df)
+    if fmt == "csv":
+        cols = ["task", "arch", "algo", "config", "preset", "epochs", "batch_size", "n", "acc_mean", "acc_std",
+                "test_loss", "epoch_s", "feedback_s", "time_vs_bp", "angle", "n_diverged", "n_failed",
+                "n_generated", "n_stale", "n_contended"]
+        extra = [c for c in table.columns if c not in cols and c != "config_key"]
+        return table[cols + extra].to_csv(index=False)
+    show = pd.DataFrame({
+        "rule": table.algo, "config": table.config, "epochs": table.epochs, "batch": table.batch_size,
+        "n": table.n,
+        "test acc (%)": [f"{100 * r.acc_mean:.2f}" if r.n else "—" for r in table.itertuples()],
+        "± std": [f"{100 * r.acc_std:.2f}" if r.n >= 2 else "—" for r in table.itertuples()],
+        "test loss": [f"{x:.4g}" if x == x else "—" for x in table.test_loss],
+        "s/epoch": [f"{x:.2f}" if x == x else "—" for x in table.epoch_s],
+        "x BP": [f"{x:.2f}" if x == x else "—" for x in table.time_vs_bp],
+        "angle (°)": [f"{x:.1f}" if x == x else "—" for x in table.angle],
+        "excluded": [_excluded(r) for r in table.itertuples()],
+        "flags": [_flags(r) for r in table.itertuples()],
+    })
+    if fmt == "latex":
+        return latex(show.assign(task=table.task + "/" + table.arch)[["task", *show.columns]])
+    parts = []
+    for (task, arch), idx in table.groupby(["task", "arch"], sort=False).groups.items():
+        sub = show.loc[idx]
+        if table.loc[idx, "acc_mean"].isna().all():
+            sub = sub.drop(columns=["test acc (%)", "± std"])
+        parts.append(f"### {task} / {arch}\n\n" + markdown(sub) + "\n")
+    s = summary(df, table)
+    if not s.empty:
+        s = s.assign(**{"norm. IQM": s.norm_iqm.map("{:.3f}".format),
+                        "95% CI": [f"[{lo:.3f}, {hi:.3f}]" if n >= 2 else "—"
+                                   for lo, hi, n in zip(s.ci_low, s.ci_high, s.n, strict=True)]})
+        parts.append("### Across tasks: BP-normalised score\n\n"
+                     + markdown(s[["algo", "config", "tasks", "n", "norm. IQM", "95% CI"]]) + "\n")
+    parts.append(_footnotes(df, table, skipped))
+    return "\n".join(parts)
+
+
+def _excluded(r: Any) -> str:
+    bits = [f"{r.n_diverged} diverged" if r.n_diverged else "", f"{r.n_failed} failed/unfinished" if r.n_failed
+            else "", f"{r.n_generated} on generated data" if r.n_generated else ""]
+    return ", ".join(b for b in bits if b)
+
+
+def _flags(r: Any) -> str:
+    bits = [f"stale {r.n_stale}/{r.n}" if r.n_stale else "", f"loaded {r.n_contended}/{r.n}" if r.n_contended
+            else ""]
+    return ", ".join(b for b in bits if b)
+
+
+def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
+    lines = ["n: completed runs (seeds) averaged; ± std: their standard deviation (— for n < 2). Accuracy is the "
+             "last epoch's. x BP: epoch time over BP's (same task, architecture and batch size)."]
+    if table.n_stale.any():
+        lines.append("stale k/n: k of the n records were made by code other than today's (rule file, the suite "
+                     "modules it uses, or the harness changed since): rerun them to refresh.")
+    if table.n_contended.any():
+        lines.append("loaded k/n: k runs were timed while the load average exceeded the core count; their times "
+                     "are not comparable.")
+    excl = df[~usable(df)]
+    if len(excl):
+        lines.append("\nNot aggregated:\n\n" + markdown(excl.assign(why=[
+            "superseded copy" if s else ("generated data (not a result)" if g else st)
+            for s, g, st in zip(excl.superseded, excl.data_generated, excl.status, strict=True)])[
+            ["algo", "task", "arch", "seed", "why", "error", "path"]]))
+    if skipped:
+        lines.append(f"\n{len(skipped)} unreadable file(s) skipped: "
+                     + "; ".join(f"{p} ({why})" for p, why in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    return "\n".join(lines) + "\n"
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -136,5 +334,115 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def latex(df: pd.DataFrame, caption: str = "") -> str:
+    """A booktabs table with every cell escaped (values are already formatted strings or integers)."""
+    def esc(v: Any) -> str:
+        text = "" if v is None or (isinstance(v, float) and v != v) else str(v)
+        return "".join(_TEX.get(ch, ch) for ch in text)
+    head = " & ".join(esc(c) for c in df.columns)
+    body = "\n".join(" & ".join(esc(v) for v in row) + r" \\" for row in df.itertuples(index=False))
+    cap = f"\\caption{{{esc(caption)}}}\n" if caption else ""
+    return (f"\\begin{{table}}[t]\n\\centering\n{cap}\\begin{{tabular}}{{{'l' * len(df.columns)}}}\n\\toprule\n"
+            f"{head} \\\\\n\\midrule\n{body}\n\\bottomrule\n\\end{{tabular}}\n\\end{{table}}\n")
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "°": r"$^\circ$", "—": "--"}
+
+
+def sensitivity_report(df: pd.DataFrame, run_ids: set[str], axes: list[str], out: Path, name: str
+                       ) -> tuple[str, list[Path]]:
+    """Markdown report and figure of a hyperparameter grid (the records ``run_ids`` in ``df``): the point chosen
+    on mean validation accuracy and its test accuracy, the spread of validation accuracy over the grid and the
+    fraction of points within 1 point of the best; the figure shows mean test accuracy."""
+    from bioplaus_bench.plots import sensitivity_figure, sensitivity_scores
+
+    sub = df[df.run_id.isin(run_ids)] if not df.empty else df
+    done = sub[usable(sub)] if not sub.empty else sub
+    if done.empty:
+        raise ValueError(f"no completed grid point in {out} (see `bench status --out {out}`)")
+    first = done.iloc[0]
+    table = done[axes + ["seed", "val_acc", "test_acc"]].rename(columns={"test_acc": "acc"})
+    means = table.groupby(axes)[["val_acc", "acc"]].mean()
+    scores = sensitivity_scores(means.val_acc.to_numpy())
+    best = means.val_acc.idxmax()
+    best_pt = ", ".join(f"{k}={v:g}" for k, v in zip(axes, best if isinstance(best, tuple) else (best,),
+                                                            strict=True))
+    seeds = sorted(done.seed.unique())
+    what = f"{first.algo} on {first.task} ({first.arch}), {first.epochs} epochs, batch {first.batch_size}"
+    title = f"{what}, seeds {','.join(map(str, seeds))}: test accuracy over {' x '.join(axes)}"
+    figs = sensitivity_figure(table, axes, title, out / "figures", name)
+    excluded = sub[~usable(sub)]
+    text = (f"# Sensitivity: {what}\n\n"
+            f"Chosen on validation accuracy: {best_pt} (val {scores['best']:.2f}%, test "
+            f"{100 * means.acc.loc[best]:.2f}%). Spread of validation accuracy over the grid "
+            f"{scores['spread']:.2f} points; {100 * scores['frac_within_1pt']:.0f}% of the {len(means)} points are "
+            f"within 1 point of the best. Excluded (not completed): {len(excluded)}"
+            + (f" ({', '.join(f'{k} {v}' for k, v in excluded.status.value_counts().items())})" if len(excluded)
+               else "") + ".\n\n"
+            + markdown((means * 100).round(2).rename(columns={"val_acc": "val acc (%)", "acc": "test acc (%)"})
+                       .assign(n=table.groupby(axes).size()).reset_index()) + "\n")
+    (out / f"{name}.md").write_text(text)
+    return text, [out / f"{name}.md", *figs]
+
+
+REPORT_KEYS = ("leaderboard", "figures", "sensitivity")
+FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
+
+
+def _leaderboard_body(df: pd.DataFrame, study: Any, study_file: Path, fmt: str) -> str:
+    cmd = f"bench grid --study {study_file}"
+    body = render(df, fmt)
+    if fmt == "md":
+        return f"# {study.name}\n\nRegenerate: `{cmd}` (records in `{study.out}`).\n\n" + body
+    if fmt == "latex":
+        return f"% regenerate: {cmd}\n" + body
+    return body
+
+
+def render_leaderboard_file(path: Path) -> str:
+    """What ``write_study_report`` would write now at ``path`` (a leaderboard beside its study.toml)."""
+    from bioplaus_bench.grid import load_study
+
+    study_file = path.parent / "study.toml"
+    study, _ = load_study(study_file)
+    fmt = {v: k for k, v in FORMATS.items()}[path.suffix.lstrip(".")]
+    rel = Path(study_file).relative_to(Path.cwd()) if Path(study_file).is_absolute() else study_file
+    return _leaderboard_body(load_records(study.out), study, rel, fmt)
+
+
+def write_study_report(study: Any, study_file: Path) -> list[Path]:
+    """The outputs a study file's ``[report]`` table asks for, written beside the study file: the leaderboard
+    of the study's records in each format (``leaderboard = ["md", "csv", "latex"]``) and the figures
+    (``figures = true``) in ``figures/``."""
+    from bioplaus_bench.plots import all_figures
+    from bioplaus_bench.records import read_records
+    from bioplaus_bench.registry import RegistryError
+
+    folder = Path(study_file).parent
+    bad = sorted(set(study.report) - set(REPORT_KEYS))
+    fmts = study.report.get("leaderboard", [])
+    if bad or not isinstance(fmts, list) or any(f not in FORMATS for f in fmts):
+        raise RegistryError(f"bad [report] in {study_file}: keys {', '.join(REPORT_KEYS)}; leaderboard formats "
+                            f"{', '.join(FORMATS)}")
+    df = load_records(study.out)
+    paths = []
+    for fmt in fmts:
+        path = folder / f"leaderboard.{FORMATS[fmt]}"
+        path.write_text(_leaderboard_body(df, study, study_file, fmt))
+        paths.append(path)
+    if study.report.get("figures"):
+        paths += all_figures(read_records(study.out).records, folder / "figures")
+    if study.report.get("sensitivity"):
+        from bioplaus_bench.grid import plan
+
+        ids = {r.path.stem for r in plan(study.specs())[0]}
+        for algo in study.algos:
+            for task in study.tasks:
+                sub = df[(df.algo == algo) & (df.task == task)]
+                paths += sensitivity_report(sub, ids, list(study.grid), folder, f"sensitivity_{algo}_{task}")[1]
+    return paths
+
+
 def leaderboard_text(runs: str, fmt: str = "md") -> str:
-    return render(runs_frame(read_records(runs)), fmt)
+    return render(load_records(runs), fmt)

@@ -73,9 +73,12 @@ def local_forward_step(s: Sequence[torch.Tensor], t: Sequence[torch.Tensor | Non
     return loss.item()
 
 
-def per_layer(value: float | int | Sequence, n: int, name: str) -> tuple:
-    """Broadcast a scalar or a 1-tuple to n feedback layers; a list must have length n (checked)."""
+def per_layer(value: float | int | Sequence, n: int, name: str, minimum: float = 0.0) -> tuple:
+    """Broadcast a scalar or a 1-tuple to n feedback layers; a list must have length n and every value be
+    at least ``minimum`` (checked)."""
     vals = tuple(value) if isinstance(value, tuple | list) else (value,)
+    if not vals or any(not v >= minimum for v in vals):  # `not >=` also rejects NaN
+        raise ValueError(f"{name} = {value!r}; accepted: one value or one per feedback layer, each >= {minimum:g}")
     if len(vals) == 1:
         return vals * n
     if len(vals) != n:
@@ -185,7 +188,7 @@ def attach_feedback(rule, feedback: nn.ModuleList, cfg) -> None:
     """Store G_l, the per-layer iterations/noise lists and one optimiser per trainable G_l on ``rule``."""
     n = len(rule.blocks) - 1
     rule.feedback = feedback
-    rule.iters = per_layer(cfg.fb_iterations, n, "fb_iterations")
+    rule.iters = per_layer(cfg.fb_iterations, n, "fb_iterations", minimum=1)
     rule.noise = per_layer(cfg.fb_noise, n, "fb_noise")
     rule.fb_opts = feedback_optimizers(feedback, per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
     rule.optimizers += [o for o in rule.fb_opts if o is not None]

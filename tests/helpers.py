@@ -10,6 +10,7 @@ import torch
 
 from bioplaus_bench import get_algorithm, get_arch, get_task
 from bioplaus_bench.config import resolve
+from bioplaus_bench.harness import create_rule
 
 
 def make_rule(algo: str, task: str = "mnist", arch: str | None = None, epochs: int = 1, seed: int = 0,
@@ -20,7 +21,7 @@ def make_rule(algo: str, task: str = "mnist", arch: str | None = None, epochs: i
     spec = get_task(task)
     cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()})
     model = get_arch(arch or spec.default_arch).build(spec.input_shape, spec.num_classes)
-    return entry.cls(model, cfg, spec, epochs), spec
+    return create_rule(entry, cfg, model, spec, epochs), spec
 
 
 # ---- grids: the bench CLI in a subprocess, records in a folder, polling

@@ -24,7 +24,7 @@ def test_accuracy_threshold(algo, task, threshold, batch_size, data_root, tmp_pa
 
 def _strip_timing(rec):
     rec = json.loads(json.dumps(rec))
-    for k in ("started", "finished", "_path"):
+    for k in ("started", "finished", "_path", "load_avg_start", "load_avg_end"):
         rec.pop(k, None)
     for k in ("epoch_seconds", "feedback_seconds", "eval_seconds"):
         rec["curves"].pop(k)

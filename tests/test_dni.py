@@ -8,6 +8,7 @@ from torch import nn
 
 from bioplaus_bench import get_algorithm
 from bioplaus_bench.config import resolve
+from bioplaus_bench.harness import create_rule
 
 
 def linear_rule(algo: str, sizes=(12, 12, 5), **overrides):
@@ -17,7 +18,7 @@ def linear_rule(algo: str, sizes=(12, 12, 5), **overrides):
     task = SimpleNamespace(loss="mse", num_classes=sizes[-1], input_shape=(sizes[0],))
     entry = get_algorithm(algo)
     cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()})
-    return entry.cls(nn.Sequential(*blocks), cfg, task, 1)
+    return create_rule(entry, cfg, nn.Sequential(*blocks), task, 1)
 
 
 @pytest.mark.parametrize("algo", ["dni", "cdni"])

@@ -35,19 +35,53 @@ def test_bad_grid_point_fails_before_any_work(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_failing_point_is_recorded_and_the_others_finish(tmp_path):
-    # lr = nan makes the teacher-student loss NaN: the harness raises at the end of epoch 1
-    res = bench("grid", "--algo", "bp", "--task", "teacher-student", "--grid", "lr=0.01,nan", "--epochs", "2",
-                "--out", str(tmp_path), check=False)
+BOOM = """
+from dataclasses import dataclass
+from bioplaus_bench.rule import OptimConfig, RuleBase
+
+
+@dataclass(frozen=True)
+class Config(OptimConfig):
+    lr: float = 0.01
+
+
+class Boom(RuleBase):
+    \"\"\"SGD that raises on its second step when lr > 1 (a crash inside a rule).\"\"\"
+    Config = Config
+
+    def __init__(self, model, cfg, task, epochs):
+        super().__init__(model, cfg, task, epochs)
+        self.opt, self.n = self.add_optimizer(model.parameters(), cfg), 0
+
+    def step(self, x, y):
+        self.n += 1
+        if self.cfg.lr > 1 and self.n == 2:
+            raise RuntimeError("boom")
+        return self.autograd_step(x, y, self.opt)
+"""
+
+
+def test_failing_and_diverging_points_are_recorded_and_the_others_finish(tmp_path, monkeypatch):
+    (tmp_path / "boom_rule.py").write_text(BOOM)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    out = tmp_path / "g"
+    res = bench("grid", "--algo", "boom_rule:Boom", "--task", "teacher-student", "--grid", "lr=0.01,2", "--epochs",
+                "2", "--out", str(out), check=False)
     assert res.returncode == 2 and "1 of 2 grid points failed" in res.stderr
-    recs = records(tmp_path)
-    by_lr = {r["config"]["hparams"]["lr"]: r for r in recs.values()}
+    by_lr = {r["config"]["hparams"]["lr"]: r for r in records(out).values()}
     assert by_lr[0.01]["status"] == "completed" and by_lr[0.01]["final"]["test_loss"] < by_lr[0.01]["curves"][
         "test_loss"][0] * 2
-    failed = [r for r in recs.values() if r["status"] == "failed"]
-    assert len(failed) == 1 and "FloatingPointError" in failed[0]["error"]
-    st = bench("status", "--out", str(tmp_path), check=False)
-    assert st.returncode == 1 and "FloatingPointError" in st.stdout and "1 done" in st.stdout
+    assert by_lr[2]["status"] == "failed" and "RuntimeError: boom" in by_lr[2]["error"]
+    # lr 1e4 makes the loss explode: the point stops early as diverged, which is not a failure
+    res = bench("grid", "--algo", "bp", "--task", "teacher-student", "--grid", "lr=0.002,1e4", "--epochs", "2",
+                "--out", str(tmp_path / "d"))
+    by_lr = {r["config"]["hparams"]["lr"]: r for r in records(tmp_path / "d").values()}
+    assert by_lr[1e4]["status"] == "diverged" and by_lr[1e4]["diverged_at"]["epoch"] == 1
+    assert by_lr[0.002]["status"] == "completed"
+    st = bench("status", "--out", str(tmp_path / "d"), check=False)
+    assert st.returncode == 0 and "1 done, 1 diverged" in st.stdout
+    st = bench("status", "--out", str(out), check=False)
+    assert st.returncode == 1 and "RuntimeError: boom" in st.stdout and "1 done" in st.stdout
 
 
 @pytest.mark.data

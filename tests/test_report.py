@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from bioplaus_bench.report import iqm, leaderboard, normalised_score, render, runs_frame, stratified_bootstrap_ci
+from bioplaus_bench.records import RecordScan
+from bioplaus_bench.report import aggregate, frame, iqm, normalised_score, render, stratified_bootstrap_ci, summary
 
 
 def test_iqm_known_values():
@@ -32,21 +33,24 @@ def test_stratified_bootstrap_is_reproducible_and_covers_the_iqm():
 
 
 def _rec(algo, task, seed, acc, status="completed", secs=1.0):
-    return {"schema_version": 1, "status": status, "config": {"algo": algo, "task": task, "arch": "mlp",
-            "seed": seed, "epochs": 1}, "final": {"test_acc": acc, "epoch_seconds": secs, "feedback_seconds": 0.0,
-            "final_angles": {"0.weight": 10.0, "0.bias": 50.0}}}
+    return {"schema_version": 2, "run_id": f"{algo}{seed}", "status": status,
+            "config": {"algo": algo, "task": task, "arch": "mlp", "seed": seed, "epochs": 1, "batch_size": 128,
+                       "hparams": {}},
+            "final": {"test_acc": acc, "epoch_seconds": secs, "feedback_seconds": 0.0,
+                      "final_angles": {"0.weight": 10.0, "0.bias": 50.0}}, "curves": {}}
 
 
 def test_leaderboard_on_synthetic_records():
     recs = [_rec("bp", "mnist", s, a) for s, a in enumerate([0.97, 0.98, 0.99])]
     recs += [_rec("fa", "mnist", s, a, secs=2.0) for s, a in enumerate([0.535, 0.545, 0.555])]
     recs += [_rec("fa", "mnist", 9, 0.0, status="failed")]
-    table, summary = leaderboard(runs_frame(recs), seed=0)
+    df = frame(RecordScan(records=recs))
+    table = aggregate(df)
     fa = table[table.algo == "fa"].iloc[0]
     assert fa.n == 3 and fa.acc_mean == pytest.approx(0.545) and fa.time_vs_bp == pytest.approx(2.0)
-    assert fa.angle == pytest.approx(10.0)  # weights only; biases are reported separately
-    s = summary.set_index("algo")
+    assert fa.angle == pytest.approx(10.0) and fa.n_failed == 1  # weights only; biases are reported separately
+    s = summary(df, table, seed=0).set_index("algo")
     assert s.loc["bp", "norm_iqm"] == pytest.approx(1.0)
     assert s.loc["fa", "norm_iqm"] == pytest.approx((0.545 - 0.1) / (0.98 - 0.1))
-    text = render(runs_frame(recs))
-    assert "54.50 ± 1.00 (n=3)" in text and "Not aggregated" in text and "failed" in text
+    text = render(df)
+    assert "| fa | defaults | 1 | 128 | 3 | 54.50 | 1.00 |" in text and "Not aggregated" in text and "failed" in text

@@ -9,6 +9,7 @@ from torch import nn
 
 from bioplaus_bench import get_algorithm, targetprop
 from bioplaus_bench.config import resolve
+from bioplaus_bench.harness import create_rule
 from bioplaus_bench.measure import angles_to_bp
 from bioplaus_bench.nets import MaxPoolIdx
 
@@ -17,7 +18,7 @@ def _rule(algo, model, input_shape, num_classes, **overrides):
     entry = get_algorithm(algo)
     cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()})
     task = types.SimpleNamespace(input_shape=input_shape, num_classes=num_classes, loss="ce", name="toy")
-    return entry.cls(model, cfg, task, 1)
+    return create_rule(entry, cfg, model, task, 1)
 
 
 @pytest.mark.parametrize("algo,arch", [("dtp", "mlp"), ("drl", "mlp"), ("l-drl", "mlp"), ("fw-dtp", "mlp"),

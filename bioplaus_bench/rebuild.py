@@ -1,0 +1,147 @@
+"""``bench rebuild``: every artefact under results/ from its committed study file, in one command.
+
+``results/rebuild.toml`` lists the steps in order. Each ``[[step]]`` has a ``name`` and one of:
+
+* ``study = "path/study.toml"``: ``bench grid --study`` (finished points skipped) and the study's report;
+* ``paper = "NAME"`` with ``budget`` (and optional ``rows`` / ``cols``): ``bench paper``;
+* ``command = "..."`` with ``output``: a benchmark script whose standard output becomes ``output``
+  (timings: run it on a quiet machine);
+* ``claims = true``: the claims index (``bench claims``).
+
+``--dry-run`` lists each step's finished and missing runs, with an estimate of the time the missing ones take:
+epochs x the mean epoch time of completed records of the same rule, task, architecture and batch size
+anywhere under results/ (marked '?' where there is none).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bioplaus_bench.config import check_keys, read_toml
+from bioplaus_bench.registry import RegistryError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    name: str
+    study: str = ""  # a study TOML file
+    paper: str = ""  # a paper study's name
+    budget: str = "full"
+    rows: list[str] = field(default_factory=list)
+    cols: list[str] = field(default_factory=list)
+    max_parallel: int = 1
+    command: str = ""  # a script whose stdout is written to ``output``
+    output: str = ""
+    claims: bool = False
+    note: str = ""  # shown by --dry-run (e.g. "needs a GPU")
+
+
+def load(path: Path) -> list[Step]:
+    steps = []
+    for i, item in enumerate(read_toml(path, "rebuild plan").get("step", []), 1):
+        check_keys(item, Step, f"step {i} of {path}")
+        if "name" not in item:
+            raise RegistryError(f"step {i} of {path} needs a name")
+        step = Step(**item)
+        if sum(bool(x) for x in (step.study, step.paper, step.command, step.claims)) != 1:
+            raise RegistryError(f"step {step.name!r} of {path}: give exactly one of study, paper, command, claims")
+        steps.append(step)
+    return steps
+
+
+def _specs(step: Step) -> list[Any]:
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench import papers
+
+    if step.study:
+        return gridmod.load_study(step.study)[0].specs()
+    paper = papers.get_paper(step.paper)
+    return [s for _, s in paper.specs(step.budget, Path("results/papers") / step.paper, None, tuple(step.rows),
+                                      tuple(step.cols))]
+
+
+def _epoch_times() -> dict[tuple, float]:
+    from bioplaus_bench.report import load_records, usable
+
+    df = load_records("results")
+    if df.empty:
+        return {}
+    ok = df[usable(df)]
+    return ok.groupby(["algo", "task", "arch", "batch_size"]).epoch_seconds.mean().to_dict()
+
+
+def describe(steps: list[Step], scratch: bool = False) -> list[str]:
+    """One line per step: what it runs, how many runs are finished (and of those, made by older code) and
+    missing, and the estimated time of the missing ones (of all of them with ``scratch``)."""
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench.records import read_record
+    from bioplaus_bench.report import _current_code
+
+    times = _epoch_times()
+    lines, total, unknown = [], 0.0, 0
+    for step in steps:
+        if step.command or step.claims:
+            what = step.command or "bench claims"
+            lines.append(f"{step.name}: {what}" + (f" > {step.output}" if step.output else "")
+                         + (f" ({step.note})" if step.note else ""))
+            continue
+        points, todo = gridmod.plan(_specs(step))
+        code: dict[str, str | None] = {}
+        done = [rec for r in points if r not in todo and (rec := read_record(r.path)[0])]
+        stale = sum(rec.get("code_hash") != _current_code(rec["config"]["algo"], code) for rec in done)
+        secs, missing = 0.0, 0
+        for r in points if scratch else todo:
+            c = r.config
+            t = times.get((c["algo"], c["task"], c["arch"], c["batch_size"]))
+            if t is None:
+                missing += 1
+            else:
+                secs += t * c["epochs"]
+        total += secs
+        unknown += missing
+        est = f"~{secs / 3600:.1f} h" + (f" + {missing} run(s) of unknown time" if missing else "")
+        lines.append(f"{step.name}: {len(points)} runs, {len(points) - len(todo)} finished ({stale} by older code), "
+                     f"{len(todo)} to run; {'all' if scratch else 'missing'}: {est}"
+                     + (f"; {step.note}" if step.note else ""))
+    lines.append(f"total for the {'all' if scratch else 'missing'} runs: ~{total / 3600:.1f} h of training at the "
+                 "recorded epoch times" + (f", plus {unknown} run(s) of unknown time" if unknown else ""))
+    return lines
+
+
+def execute(steps: list[Step]) -> None:
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench import papers
+
+    for step in steps:
+        log.info("rebuild step %s", step.name)
+        if step.study:
+            study, ex = gridmod.load_study(step.study)
+            points, todo = gridmod.plan(study.specs())
+            gridmod.execute(points, todo, gridmod.ExecutorOptions(**ex))
+            if study.report:
+                from bioplaus_bench.report import write_study_report
+
+                write_study_report(study, Path(step.study))
+        elif step.paper:
+            opts = gridmod.ExecutorOptions(max_parallel=step.max_parallel)
+            papers.run(papers.get_paper(step.paper), step.budget, Path("results/papers") / step.paper, None, opts,
+                       rows=tuple(step.rows), cols=tuple(step.cols))
+        elif step.command:
+            res = subprocess.run([sys.executable, *shlex.split(step.command)[1:]] if step.command.startswith(
+                "python ") else shlex.split(step.command), capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise RegistryError(f"step {step.name}: `{step.command}` exited {res.returncode}: "
+                                    f"{res.stderr.strip().splitlines()[-1:]}")
+            Path(step.output).write_text(f"$ {step.command}\n{res.stdout}")
+        else:
+            from bioplaus_bench import claims
+
+            Path("results/CLAIMS.md").write_text(claims.markdown_index(claims.check()))
