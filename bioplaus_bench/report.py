@@ -32,6 +32,7 @@ from bioplaus_bench.records import RecordScan, config_hash, read_records
 RUN_FIELDS = ("algo", "task", "arch", "preset", "seed", "epochs", "batch_size", "val_size", "max_batches",
               "angle_every")
 NOT_CONFIG = ("seed", "angle_every")  # fields that do not change what is trained
+CONTENTION_MARGIN = 0.5  # a run alone on the machine keeps the load near its thread count
 METRICS = ("test_acc", "test_top5", "test_loss", "val_acc", "best_val_acc", "train_loss", "epoch_seconds",
            "feedback_seconds")
 
@@ -121,8 +122,9 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             "code_hash": r.get("code_hash"),
             "stale": (r.get("code_hash") != current) if current is not None else True,
             "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
-            # timed under contention: the load exceeded the cores (unknown load: not flagged)
-            "contended": bool(loads and cores and max(loads) > cores),
+            # timed under contention: the load (in which the run's own threads count) exceeded the cores by
+            # more than CONTENTION_MARGIN; an unknown load is not flagged
+            "contended": bool(loads and cores and max(loads) > cores + CONTENTION_MARGIN),
             "error": (r.get("error") or "").strip().splitlines()[-1:] or [""], "path": str(path),
             # a copy kept by --force (<run id>.superseded-<time>.json): the canonical file is the run's result
             "superseded": bool(r.get("_path")) and (".superseded-" in path.name or ".unfinished-rerun-" in path.name),
@@ -311,8 +313,8 @@ def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
         lines.append("stale k/n: k of the n records were made by code other than today's (rule file, the suite "
                      "modules it uses, or the harness changed since): rerun them to refresh.")
     if table.n_contended.any():
-        lines.append("loaded k/n: k runs were timed while the load average exceeded the core count; their times "
-                     "are not comparable.")
+        lines.append(f"loaded k/n: k runs were timed while the load average exceeded the core count by more than "
+                     f"{CONTENTION_MARGIN} (other work shared the machine); their times are not comparable.")
     excl = df[~usable(df)]
     if len(excl):
         lines.append("\nNot aggregated:\n\n" + markdown(excl.assign(why=[
