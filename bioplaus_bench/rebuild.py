@@ -10,7 +10,8 @@
 
 ``--dry-run`` lists each step's finished and missing runs, with an estimate of the time the missing ones take:
 epochs x the mean epoch time of completed records of the same rule, task, architecture and batch size
-anywhere under results/ (marked '?' where there is none).
+anywhere under results/ (counted as unknown where there is none), divided by the step's ``max_parallel``;
+evaluation and start-up are not counted.
 """
 
 from __future__ import annotations
@@ -105,15 +106,20 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
                 missing += 1
             else:
                 secs += t * c["epochs"]
+        secs /= step.max_parallel  # runs side by side (each was timed that way, too)
         total += secs
         unknown += missing
-        est = f"~{secs / 3600:.1f} h" + (f" + {missing} run(s) of unknown time" if missing else "")
+        est = f"~{_dur(secs)}" + (f" + {missing} run(s) of unknown time" if missing else "")
         lines.append(f"{step.name}: {len(points)} runs, {len(points) - len(todo)} finished ({stale} by older code), "
                      f"{len(todo)} to run; {'all' if scratch else 'missing'}: {est}"
                      + (f"; {step.note}" if step.note else ""))
-    lines.append(f"total for the {'all' if scratch else 'missing'} runs: ~{total / 3600:.1f} h of training at the "
+    lines.append(f"total for the {'all' if scratch else 'missing'} runs: ~{_dur(total)} of training at the "
                  "recorded epoch times" + (f", plus {unknown} run(s) of unknown time" if unknown else ""))
     return lines
+
+
+def _dur(secs: float) -> str:
+    return f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.0f} min"
 
 
 def execute(steps: list[Step]) -> None:
