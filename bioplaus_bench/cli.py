@@ -49,7 +49,84 @@ def list_cmd() -> None:
 
 
 @app.command()
+def show(
+    name: str = typer.Argument(..., help="a rule (e.g. fw-dtp), a task (e.g. mnist) or an architecture (e.g. lenet)"),
+) -> None:
+    """Everything about a rule, task or architecture: a rule's paper, summary, every hyperparameter with its type,
+    default and meaning, its presets and the architectures it accepts per task."""
+    import inspect
+
+    from bioplaus_bench.config import field_docs
+
+    try:
+        registry.load_all()
+    except registry.RegistryError as exc:
+        fail(str(exc))
+    if name in registry.ALGORITHMS:
+        e = registry.ALGORITHMS[name]
+        doc = inspect.getdoc(inspect.getmodule(e.cls)) or ""
+        typer.echo(f"{name}: {e.description}\n\n{doc.split(chr(10) + chr(10))[0]}\n")
+        typer.echo(f"Hyperparameters (--set key=value, or --key value on `bench run`; file: "
+                   f"{inspect.getsourcefile(e.cls)}):")
+        rows = field_docs(e.config)
+        w = max(len(r[0]) for r in rows)
+        for field, tp, default, meaning in rows:
+            typer.echo(f"  {field:<{w}}  {tp:<17} {default!s:<12} {meaning}")
+        typer.echo("\nPresets (--preset):" + ("" if e.presets else " none"))
+        for pname, values in sorted(e.presets.items()):
+            typer.echo(f"  {pname}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+        typer.echo("\nArchitectures (--arch) per task:")
+        for tname, t in sorted(registry.TASKS.items()):
+            ok = [a for a in t.archs if e.supports is None or e.supports(a)]
+            typer.echo(f"  {tname:<16} {', '.join(ok) or '(none)'}" + (f"  [default {t.default_arch}]"
+                                                                      if t.default_arch in ok else ""))
+    elif name in registry.TASKS:
+        t = registry.TASKS[name]
+        typer.echo(f"{name}: {t.description}\n")
+        for k in ("input_shape", "num_classes", "loss", "default_arch", "archs", "epochs", "batch_size", "val_size",
+                  "augment", "top5", "synthetic"):
+            typer.echo(f"  {k:<13} {getattr(t, k)}")
+        rules = [a for a, e in sorted(registry.ALGORITHMS.items()) if e.supports is None or e.supports(t.default_arch)]
+        typer.echo(f"\nRules on its default architecture: {', '.join(rules)}")
+    elif name in registry.ARCHS:
+        a = registry.ARCHS[name]
+        typer.echo(f"{name}: {a.description}\n\nParameters per task it fits:")
+        for tname, t in sorted(registry.TASKS.items()):
+            if name in t.archs:
+                n = sum(p.numel() for p in a.build(t.input_shape, t.num_classes).parameters())
+                typer.echo(f"  {tname:<16} {n:,}")
+        rules = [r for r, e in sorted(registry.ALGORITHMS.items()) if e.supports is None or e.supports(name)]
+        typer.echo(f"\nRules that accept it: {', '.join(rules)}")
+    else:
+        every = [*registry.ALGORITHMS, *registry.TASKS, *registry.ARCHS]
+        fail(f"unknown rule, task or architecture {name!r}; see `bench list`{registry.suggest(name, every)}")
+
+
+RUN_FLAGS = {"algo", "task", "arch", "preset", "epochs", "batch_size", "seed", "set", "val_size", "angle_every",
+             "device", "data_dir", "out", "force", "verbose"}
+
+
+def _shorthands(args: list[str]) -> dict[str, str]:
+    """`--lr 0.1` / `--lr=0.1` on `bench run`: shorthand for `--set lr=0.1` (the rule checks the key)."""
+    out, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise registry.RegistryError(f"unexpected argument {arg!r}; hyperparameters go as --set key=value "
+                                         "(or --key value)")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise registry.RegistryError(f"{arg} needs a value: {arg} VALUE (or --set {key}=VALUE)")
+            value, i = args[i + 1], i + 1
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
+    ctx: typer.Context,
     algo: str = typer.Option(..., "--algo", "-a", help="rule name from `bench list`, or package.module:Class"),
     task: str = typer.Option(..., "--task", "-t", help="task name from `bench list`"),
     arch: str = typer.Option(None, help="architecture (default: the preset's, else the task's)"),
@@ -69,7 +146,8 @@ def run(
 ) -> None:
     """Train one rule on one task and write its run record (JSON) under --out.
 
-    A config whose record is already finished is skipped (the line says where the record is); an unfinished
+    Rule hyperparameters: --set key=value, or the shorthand --key value (e.g. --lr 0.1); `bench show RULE` lists
+    them. A config whose record is already finished is skipped (the line says where the record is); an unfinished
     one resumes from its last epoch checkpoint. A run whose loss explodes stops early as `diverged`."""
     from bioplaus_bench import config as cfgmod
     from bioplaus_bench.harness import RunLocked, RunSpec, resolve, train
@@ -78,7 +156,7 @@ def run(
     resolved = None
     try:
         spec = RunSpec(algo=algo, task=task, arch=arch, preset=preset, epochs=epochs, batch_size=batch_size,
-                       seed=seed, overrides=cfgmod.parse_set(set_), val_size=val_size,
+                       seed=seed, overrides={**cfgmod.parse_set(set_), **_shorthands(ctx.args)}, val_size=val_size,
                        angle_every=angle_every, device=device, data_dir=str(data_dir) if data_dir else None,
                        out=str(out), checkpoint=True)
         resolved = resolve(spec)
@@ -195,8 +273,9 @@ def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def grid(
+    ctx: typer.Context,
     algo: str = typer.Option(None, "--algo", "-a", help="comma-separated rules, e.g. bp,fa"),
     task: str = typer.Option(None, "--task", "-t", help="comma-separated tasks, e.g. mnist,fashion-mnist"),
     seeds: str = typer.Option(None, help="comma-separated seeds [default: 0]"),
@@ -223,7 +302,8 @@ def grid(
     out: Path = typer.Option(None, help="folder of the grid's records and checkpoints [default: runs/grid]"),
 ) -> None:
     """Run a grid of rules x tasks x seeds x hyperparameter axes. One record per point, named by the hash of
-    its config: re-running skips finished points and resumes failed or killed ones from their checkpoint."""
+    its config: re-running skips finished points and resumes failed or killed ones from their checkpoint.
+    A fixed hyperparameter can also be given as --key value (shorthand for --set key=value)."""
     from bioplaus_bench import config as cfgmod
     from bioplaus_bench import grid as gridmod
 
@@ -236,7 +316,8 @@ def grid(
         else:
             raise registry.RegistryError("give --algo and --task (comma-separated lists), or --study FILE")
         flags = {"algos": _csv(algo), "tasks": _csv(task), "seeds": [int(x) for x in _csv(seeds)],
-                 "grid": {k: _csv(v) for k, v in cfgmod.parse_set(grid_).items()}, "set": cfgmod.parse_set(set_),
+                 "grid": {k: _csv(v) for k, v in cfgmod.parse_set(grid_).items()},
+                 "set": {**cfgmod.parse_set(set_), **_shorthands(ctx.args)},
                  "arch": arch, "preset": preset, "epochs": epochs, "batch_size": batch_size,
                  "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None}
         for key, value in flags.items():
@@ -393,6 +474,8 @@ def rebuild(
                                    "(repeatable)"),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="with --dry-run: estimate the time of every "
                                       "run, as if results/ were empty"),
+    refresh_stale: bool = typer.Option(False, "--refresh-stale", help="rerun finished records that other code "
+                                       "made (each is kept as <run id>.superseded-<time>.json)"),
 ) -> None:
     """Rebuild all of results/ from its committed study files, in the order of results/rebuild.toml: grids and
     paper studies (finished runs are skipped), their tables and figures, the benchmark, and the claims index."""
@@ -406,7 +489,7 @@ def rebuild(
         for line in rebuildmod.describe(steps, from_scratch):
             typer.echo(line)
         if not dry_run:
-            rebuildmod.execute(steps)
+            rebuildmod.execute(steps, refresh_stale)
     except (registry.RegistryError, ValueError, DataError) as exc:
         fail(str(exc))
 

@@ -82,7 +82,10 @@ def build_config(config_cls: type, values: dict[str, Any], what: str) -> Any:
     names = [f.name for f in dataclasses.fields(config_cls)]
     unknown = [k for k in values if k not in names]
     if unknown:
-        raise RegistryError(f"unknown hyperparameter {unknown[0]!r} for {what}; accepted: {', '.join(names)}")
+        from bioplaus_bench.registry import suggest
+
+        raise RegistryError(f"unknown hyperparameter {unknown[0]!r} for {what}; accepted: {', '.join(names)}"
+                            f"{suggest(unknown[0], names)} (`bench show {what}` explains each)")
     typed = {k: _convert(v, hints[k], k) for k, v in values.items()}
     for k, v in typed.items():  # a NaN or infinite setting would only show up as a diverged run
         for x in v if isinstance(v, tuple) else (v,):
@@ -106,3 +109,29 @@ def resolve(entry: AlgorithmEntry, preset: str | None, overrides: dict[str, str]
             (run if k in RUN_KEYS else values)[k] = v
     values.update(overrides)
     return build_config(entry.config, values, entry.name), run
+
+
+def field_docs(config_cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, meaning) of every field of a rule's Config; the meaning is the field's comment in
+    the source of the class that declares it (the rule file's one-comment-per-field convention)."""
+    import inspect
+    import re
+
+    comments: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):  # subclasses' comments win
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", src, re.M):
+            comments[m.group(1)] = m.group(2).strip()
+    hints = typing.get_type_hints(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        tp = hints[f.name]
+        name = getattr(tp, "__name__", None) if typing.get_origin(tp) is None else None
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        out.append((f.name, name or str(tp).replace("typing.", ""), default, comments.get(f.name, "")))
+    return out

@@ -4,7 +4,8 @@
   The layout is ``<root>/mnist/raw/*.gz``, ``<root>/fashion-mnist/raw/*.gz``, ``<root>/cifar-10/``,
   ``<root>/cifar-100/``, ``<root>/imagenet32/``.
 * Every file is MD5-checked. A missing file is downloaded once from its official URL when the network
-  allows; a mismatch is an error that names the file, never a re-download loop.
+  allows, and only into the suite's own cache (never into a folder given by --data-dir or $BIOPLAUS_DATA);
+  a mismatch is an error that names the file, never a re-download loop.
 * A whole split lives in memory as a uint8 tensor; normalisation and augmentation (random crop with edge
   padding, horizontal flip) run on whole batches with a seeded generator.
 """
@@ -38,13 +39,18 @@ class DataError(RuntimeError):
     """A data file is missing, corrupt or malformed; the message names the file and what to do."""
 
 
+def default_root() -> Path:
+    """The suite's own cache, the only folder it ever downloads into."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "bioplaus_bench"
+
+
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     if data_dir:
         return Path(data_dir).expanduser()
     if os.environ.get(ENV_DATA):
         return Path(os.environ[ENV_DATA]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "bioplaus_bench"
+    return default_root()
 
 
 def md5sum(path: Path) -> str:
@@ -56,10 +62,14 @@ def md5sum(path: Path) -> str:
 
 
 def fetch(path: Path, md5: str | None, urls: tuple[str, ...] = ()) -> Path:
-    """Return ``path`` after checking its MD5; download it first if it is missing and URLs are known."""
+    """Return ``path`` after checking its MD5. A missing file is downloaded only into the suite's own cache
+    (``default_root``): a folder the user named (--data-dir, $BIOPLAUS_DATA), often shared, is never written."""
     if not path.exists():
-        if not urls:
-            raise DataError(f"missing data file {path}; place the official file there")
+        if not urls or not path.resolve().is_relative_to(default_root().resolve()):
+            where = f" (official: {urls[0]})" if urls else ""
+            raise DataError(f"missing data file {path}{where}; place the official file there, or point "
+                            f"--data-dir or ${ENV_DATA} at a folder that has it (unset both to download into "
+                            f"{default_root()})")
         path.parent.mkdir(parents=True, exist_ok=True)
         errors = []
         for url in urls:
@@ -76,7 +86,7 @@ def fetch(path: Path, md5: str | None, urls: tuple[str, ...] = ()) -> Path:
                 errors.append(f"{url}: {exc}")
         else:
             raise DataError(f"missing data file {path} and download failed ({'; '.join(errors)}); "
-                            "place the official file there or pass --data-dir")
+                            f"place the official file there, or pass --data-dir or set ${ENV_DATA}")
     if md5 is not None:
         got = md5sum(path)
         if got != md5:

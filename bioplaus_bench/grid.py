@@ -41,6 +41,7 @@ from bioplaus_bench.registry import RegistryError
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "slurm", "debug")
+REPORT_EVERY = 60.0  # seconds between the local executor's "running: point epoch k/N" lines
 MANIFEST = "grid.json"
 
 
@@ -288,14 +289,38 @@ def execute(points: list[Resolved], todo: list[Resolved], opts: ExecutorOptions)
         return _run_slurm(out, todo, opts)
 
 
+class Tally:
+    """The grid's progress line: k/N done, failed f, diverged d, elapsed and ETA (from the mean wall time per
+    finished point and the points still to come), logged as each point ends."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.t0 = total, time.time()
+        self.counts: dict[str, int] = {}
+
+    def done(self, run_id: str, status: str, log_path: str = "") -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        k = sum(self.counts.values())
+        elapsed = time.time() - self.t0
+        eta = elapsed / k * (self.total - k)
+        extra = "".join(f", {v} {s}" for s, v in sorted(self.counts.items()) if s != "completed")
+        log.info("%d/%d done%s; %s elapsed, ETA %s | %s: %s%s", k, self.total, extra, _hms(elapsed), _hms(eta),
+                 run_id, status, f" (log: {log_path})" if log_path else "")
+
+
+def _hms(secs: float) -> str:
+    secs = int(secs)
+    return f"{secs // 3600}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
+
+
 def _run_debug(todo: list[Resolved]) -> dict[str, Any]:
-    result = {}
+    result, tally = {}, Tally(len(todo))
     for r in todo:
         try:
             result[r.path.stem] = train(r.spec, r)["status"]
         except Exception as exc:  # the harness wrote the failed record; the grid goes on
             log.warning("%s failed: %s", r.path.stem, exc)
             result[r.path.stem] = "failed"
+        tally.done(r.path.stem, result[r.path.stem])
     return result
 
 
@@ -306,6 +331,7 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
     env = {**os.environ, "BIOPLAUS_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     queue, running, result = list(todo), {}, {}
     jobs: dict[str, dict[str, Any]] = {}
+    tally, last_report = Tally(len(todo)), time.time()
     while queue or running:
         while queue and len(running) < opts.max_parallel:
             r = queue.pop(0)
@@ -316,8 +342,14 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
             jobs[r.path.stem] = {"executor": "local", "pid": proc.pid, "host": os.uname().nodename,
                                  "submitted": time.time(), "log": str(logs / f"{r.path.stem}.log")}
             _update_manifest(out, [], jobs)
-            log.info("started %s (pid %d, %d threads)", r.path.stem, proc.pid, threads)
+            log.info("started %s (pid %d, %d threads; per-epoch progress in %s)", r.path.stem, proc.pid, threads,
+                     logs / f"{r.path.stem}.log")
         time.sleep(0.2)
+        if time.time() - last_report > REPORT_EVERY and running:  # long points: their epochs, now and then
+            last_report = time.time()
+            now = ", ".join(f"{run_id} epoch {(read_record(r.path)[0] or {}).get('epochs_done', 0)}/"
+                            f"{r.config['epochs']}" for run_id, (r, _, _) in running.items())
+            log.info("%d/%d done; running: %s", sum(tally.counts.values()), tally.total, now)
         for run_id, (r, proc, logf) in list(running.items()):
             code = proc.poll()
             if code is None:
@@ -330,7 +362,7 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
                 mark_failed(r, f"process {why}")
                 status = "failed"
             result[run_id] = status or "failed"
-            log.info("%s: %s", run_id, result[run_id])
+            tally.done(run_id, result[run_id], str(logs / f"{run_id}.log"))
     return result
 
 
@@ -355,7 +387,7 @@ def _run_slurm(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
     log.info("submitted job array %s (%d tasks)", jobs_list[0].job_id.split("_")[0], len(jobs_list))
     if not opts.wait:
         return {k: "submitted" for k in jobs}
-    result = {}
+    result, tally = {}, Tally(len(todo))
     for r, job in zip(todo, jobs_list, strict=True):
         try:
             job.result()
@@ -366,6 +398,7 @@ def _run_slurm(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
             mark_failed(r, f"SLURM job {job.job_id} ended in state {job.state}")
             status = "failed"
         result[r.path.stem] = status
+        tally.done(r.path.stem, status or "failed", str(out / "slurm" / str(job.job_id)))
     return result
 
 

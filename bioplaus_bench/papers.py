@@ -206,7 +206,8 @@ def render_text(paper: Paper, budget: str, out: Path, suffix: str, df: pd.DataFr
             + (" (tiny: these numbers only prove the cells run; they are not results)" if budget == "smoke" else "")
             + f". Metrics: {', '.join(sorted({metric_names[m] for m in df.metric}))}. "
             "Measured: mean ± std over n seeds (± only for n >= 2); diverged and failed runs are excluded and "
-            "counted. Difference = measured - published. 'stale' marks records made by code other than today's. "
+            "counted. Difference = measured - published. 'stale' marks records made by code other than today's; "
+            "'(loaded)' a time taken while other work shared the machine. "
             f"Regenerate with `{cmd}`.\n\n" + (paper.notes + "\n\n" if paper.notes else ""))
     return head + markdown(df) + "\n"
 
@@ -224,11 +225,14 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
         elif rec.get("status") in ("diverged", "failed", "interrupted"):
             excluded.setdefault(id(cell), []).append(rec["status"])
     bp_time: dict[tuple[str, str], float] = {}
+    loaded_bp: set[tuple[str, str]] = set()
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
         if cell.algo == "bp" and recs:
             bp_time[(cell.task, recs[0]["config"]["arch"])] = float(np.mean([r["final"]["epoch_seconds"]
                                                                             for r in recs]))
+            if frame(RecordScan(records=recs)).contended.any():
+                loaded_bp.add((cell.task, recs[0]["config"]["arch"]))
     rows = []
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
@@ -261,6 +265,8 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
             key = (cell.task, recs[0]["config"]["arch"])
             if key in bp_time:
                 row["time vs BP"] = f"{np.mean([r['final']['epoch_seconds'] for r in recs]) / bp_time[key]:.2f}x"
+                if frame(RecordScan(records=recs)).contended.any() or key in loaded_bp:
+                    row["time vs BP"] += " (loaded)"  # timed while other work shared the machine
         if excluded.get(id(cell)):
             row["measured"] += f" (excluded: {', '.join(excluded[id(cell)])})"
         rows.append(row)
@@ -270,7 +276,7 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
 # ------------------------------------------------------------------------------------------- studies
 
 def _lillicrap_figure(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    from bioplaus_bench.plots import COLUMN_IN, _save, _setup
+    from bioplaus_bench.plots import COLUMN_IN, _save, _setup, conditions
 
     plt, sns = _setup()
     rows = []
@@ -287,7 +293,7 @@ def _lillicrap_figure(records: list[dict[str, Any]], out: Path) -> list[Path]:
     ax.set_yscale("log")
     ax.set_title("Linear teacher-student (Lillicrap 2016, Fig. 2a)", fontsize=8)
     ax.set_xlabel("epoch (18,000 examples each)")
-    return _save(fig, out, "lillicrap2016_learning_curves")
+    return _save(fig, out, "lillicrap2016_learning_curves", conditions(records))
 
 
 register_paper(Paper(

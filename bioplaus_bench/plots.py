@@ -24,10 +24,28 @@ def _setup():
     return plt, sns
 
 
-def _save(fig, out: Path, name: str) -> list[Path]:
+def conditions(records: list[dict[str, Any]]) -> str:
+    """The caption line of a figure: epochs, seeds, batch sizes, hardware and threads of its records."""
+    def span(values: set) -> str:
+        v = sorted(values, key=str)
+        return ",".join(map(str, v)) if len(v) <= 4 else f"{v[0]}..{v[-1]} ({len(v)})"
+
+    cfg = [r["config"] for r in records]
+    env = [r.get("env") or {} for r in records]
+    hw = {e.get("gpu") or e.get("cpu") or "?" for e in env}
+    return (f"epochs {span({c['epochs'] for c in cfg})}; seeds {span({c['seed'] for c in cfg})}; batch "
+            f"{span({c['batch_size'] for c in cfg})}; {span(hw)}; torch threads "
+            f"{span({e.get('torch_threads') for e in env})}")
+
+
+def _save(fig, out: Path, name: str, caption: str = "") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.tight_layout()
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=5, color="0.3", ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     for p in paths:
         fig.savefig(p, dpi=200)
     log.info("wrote %s", ", ".join(map(str, paths)))
@@ -81,13 +99,15 @@ def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
             sns.lineplot(data=sub, x="epoch", y="test accuracy (%)", hue="rule", errorbar="sd", marker="o", ax=ax,
                          legend=ax is axes[1])
             ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xlim(0.7, max(sub.epoch.max(), 1) + 0.3)  # a 1-epoch run is a point at 1, not a 0.96-1.04 axis
         top = sub.groupby("rule")["test accuracy (%)"].max().max()
         axes[1].set_ylim(top - 10, top + 1)
         axes[0].set_title("all rules")
         axes[1].set_title("zoom: within 10 points of the best")
         axes[1].legend(fontsize=6, ncol=2, loc="lower right")
         fig.suptitle(f"{task}: test accuracy (mean ± sd over seeds)", fontsize=8)
-        paths += _save(fig, out, f"curves_{task}")
+        paths += _save(fig, out, f"curves_{task}", conditions([r for r, _ in series(records)
+                                                                if r["config"]["task"] == task]))
         plt.close(fig)
     return paths
 
@@ -124,13 +144,15 @@ def angle_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
             ax.axhline(90, color="grey", lw=0.5, ls="--")
             ax.set_ylim(-5, 100)
             ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xlim(0.7, max(sub.epoch.max(), 1) + 0.3)  # a 1-epoch run is a point at 1, not a 0.96-1.04 axis
         for ax in list(axes.flat)[len(rules):]:
             ax.set_visible(False)
         axes[0][0].legend(fontsize=5, title="layer", title_fontsize=5)
         fig.suptitle(f"{task}: angle between each rule's update and the BP gradient, per layer\n"
                      "(mean ± sd over seeds; dashed: 90°; the output layer is omitted where it is exactly BP's)",
                      fontsize=7)
-        paths += _save(fig, out, f"angles_{task}")
+        paths += _save(fig, out, f"angles_{task}", conditions([r for r, _ in series(records)
+                                                                if r["config"]["task"] == task]))
         plt.close(fig)
     return paths
 
@@ -151,7 +173,8 @@ def epoch_times(records: list[dict[str, Any]], out: Path) -> list[Path]:
         ax.set_ylabel("")
         ax.tick_params(axis="y", labelsize=6)
         ax.set_title(f"{task}: seconds per epoch", fontsize=8)
-        paths += _save(fig, out, f"epoch_time_{task}")
+        paths += _save(fig, out, f"epoch_time_{task}", conditions([r for r, _ in series(records)
+                                                                    if r["config"]["task"] == task]))
         plt.close(fig)
     return paths
 
@@ -163,6 +186,7 @@ def sensitivity_figure(table: pd.DataFrame, axes: list[str], title: str, out: Pa
     fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.8))
     if len(axes) == 2:
         grid = table.pivot_table(index=axes[0], columns=axes[1], values="acc", aggfunc="mean") * 100
+        grid = grid.sort_index(ascending=False)  # the first axis grows upwards, as on a plot
         sns.heatmap(grid, annot=True, fmt=".1f", cmap="viridis", ax=ax, annot_kws={"fontsize": 6},
                     cbar_kws={"label": "test accuracy (%)"})
     else:

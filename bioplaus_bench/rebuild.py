@@ -122,12 +122,34 @@ def _dur(secs: float) -> str:
     return f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.0f} min"
 
 
-def execute(steps: list[Step]) -> None:
+def set_aside_stale(step: Step) -> int:
+    """Move the step's finished records that other code made to ``<run id>.superseded-<time>.json`` (kept, and
+    never averaged), so that the step reruns them with today's code. Returns how many."""
+    import os
+    import time
+
+    from bioplaus_bench import grid as gridmod
+    from bioplaus_bench.records import FINISHED, read_record
+    from bioplaus_bench.report import _current_code
+
+    code: dict[str, str | None] = {}
+    moved = 0
+    for r in gridmod.plan(_specs(step))[0]:
+        rec = read_record(r.path)[0] if r.path.exists() else None
+        if rec and rec["status"] in FINISHED and rec.get("code_hash") != _current_code(rec["config"]["algo"], code):
+            os.replace(r.path, r.path.with_name(f"{r.path.stem}.superseded-{time.strftime('%Y%m%dT%H%M%S')}.json"))
+            moved += 1
+    return moved
+
+
+def execute(steps: list[Step], refresh_stale: bool = False) -> None:
     from bioplaus_bench import grid as gridmod
     from bioplaus_bench import papers
 
     for step in steps:
         log.info("rebuild step %s", step.name)
+        if refresh_stale and (step.study or step.paper):
+            log.info("%s: %d record(s) made by other code set aside to be rerun", step.name, set_aside_stale(step))
         if step.study:
             study, ex = gridmod.load_study(step.study)
             points, todo = gridmod.plan(study.specs())

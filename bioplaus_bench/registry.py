@@ -50,6 +50,23 @@ TASKS: dict[str, Any] = {}  # name -> TaskSpec (see bioplaus_bench.data)
 ARCHS: dict[str, ArchEntry] = {}
 
 
+ALIASES = {"learning_rate": "lr", "learningrate": "lr", "wd": "weight_decay", "fmnist": "fashion-mnist",
+           "f-mnist": "fashion-mnist"}  # names researchers type for the suite's own
+
+
+def suggest(name: str, choices: Any) -> str:
+    """'; did you mean 'x'?' for the closest accepted names (spelling without - and _, prefixes, near misses)."""
+    import difflib
+
+    norm = {c: c.lower().replace("-", "").replace("_", "") for c in choices}
+    key = ALIASES.get(name.lower(), name).lower().replace("-", "").replace("_", "")
+    hits = [c for c, n in norm.items() if n == key] or [c for c, n in norm.items() if key and n.startswith(key)]
+    if not hits:
+        close = difflib.get_close_matches(key, list(norm.values()), n=3, cutoff=0.6)
+        hits = [c for c, n in norm.items() if n in close]
+    return f"; did you mean {' or '.join(repr(h) for h in sorted(hits)[:3])}?" if hits else ""
+
+
 def _first_line(obj: Any) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0].strip() if doc else ""
@@ -139,6 +156,11 @@ def get_algorithm(name: str) -> AlgorithmEntry:
         if not mod_name.strip() or not attr.strip():
             raise RegistryError(f"bad rule path {name!r}; accepted: a registered name "
                                 f"({', '.join(sorted(ALGORITHMS))}) or package.module:Class")
+        import os
+        import sys
+
+        if os.getcwd() not in sys.path and "" not in sys.path:  # `bench` scripts do not search the current folder
+            sys.path.insert(0, os.getcwd())
         try:
             obj = getattr(importlib.import_module(mod_name), attr)
         except Exception as exc:  # any import failure of the user's module is their one-line error
@@ -151,18 +173,19 @@ def get_algorithm(name: str) -> AlgorithmEntry:
             raise RegistryError(f"rule {name!r} is not registered and has no dataclass attribute `Config`")
         return AlgorithmEntry(name, obj, config, {}, _first_line(obj))
     raise RegistryError(f"unknown algorithm {name!r}; accepted: {', '.join(sorted(ALGORITHMS))} "
-                        "(or package.module:Class)")
+                        f"(or package.module:Class){suggest(name, ALGORITHMS)}")
 
 
 def get_task(name: str) -> Any:
     load_all()
     if name not in TASKS:
-        raise RegistryError(f"unknown task {name!r}; accepted: {', '.join(sorted(TASKS))}")
+        raise RegistryError(f"unknown task {name!r}; accepted: {', '.join(sorted(TASKS))}{suggest(name, TASKS)}")
     return TASKS[name]
 
 
 def get_arch(name: str) -> ArchEntry:
     load_all()
     if name not in ARCHS:
-        raise RegistryError(f"unknown architecture {name!r}; accepted: {', '.join(sorted(ARCHS))}")
+        raise RegistryError(f"unknown architecture {name!r}; accepted: {', '.join(sorted(ARCHS))}"
+                            f"{suggest(name, ARCHS)}")
     return ARCHS[name]

@@ -122,6 +122,7 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             "code_hash": r.get("code_hash"),
             "stale": (r.get("code_hash") != current) if current is not None else True,
             "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
+            "hardware": env.get("gpu") or env.get("cpu"),
             # timed under contention: the load (in which the run's own threads count) exceeded the cores by
             # more than CONTENTION_MARGIN; an unknown load is not flagged
             "contended": bool(loads and cores and max(loads) > cores + CONTENTION_MARGIN),
@@ -216,7 +217,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _ROW_ONLY = {"config_key", "run_id", "status", "data_generated", "synthetic", *METRICS, "angle", "code_hash",
-             "stale", "load_avg", "threads", "contended", "error", "path", "superseded"}
+             "stale", "load_avg", "threads", "hardware", "contended", "error", "path", "superseded"}
 
 
 def summary(df: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -276,7 +277,12 @@ def render(df: pd.DataFrame, fmt: str = "md") -> str:
         "flags": [_flags(r) for r in table.itertuples()],
     })
     if fmt == "latex":
-        return latex(show.assign(task=table.task + "/" + table.arch)[["task", *show.columns]])
+        ok = df[usable(df)]
+        cap = ("Test accuracy (%, last epoch) per configuration: mean and std over n seeds; seconds per training "
+               "epoch and ratio to BP; mean final angle to BP (degrees). Seeds "
+               + ",".join(map(str, sorted(ok.seed.unique()))) + "; " + "; ".join(sorted(ok.hardware.dropna().unique()))
+               + "; torch threads " + ",".join(map(str, sorted(ok.threads.dropna().unique()))) + ".")
+        return latex(show.assign(task=table.task + "/" + table.arch)[["task", *show.columns]], cap)
     parts = []
     for (task, arch), idx in table.groupby(["task", "arch"], sort=False).groups.items():
         sub = show.loc[idx]

@@ -30,3 +30,9 @@ def mnist_splits(data_root):
     from bioplaus_bench.data import load_splits
 
     return load_splits(get_task("mnist"), data_root, 5000, torch.device("cpu"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fast tests first, the `slow` ones (accuracy on real data, paper smoke studies, SLURM) last, so that the
+    first failures show within seconds; `-m "not slow"` leaves them out."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

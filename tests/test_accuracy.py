@@ -6,7 +6,7 @@ import pytest
 
 from bioplaus_bench.harness import RunSpec, train
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 THRESHOLDS = [("bp", "mnist", 0.96, None), ("fa", "mnist", 0.93, None), ("dfa", "mnist", 0.93, None),
               ("bp", "fashion-mnist", 0.84, None), ("usf", "mnist", 0.94, None), ("cdni", "mnist", 0.93, None),

@@ -53,11 +53,18 @@ def test_md5_mismatch_and_truncated_file(data_root, tmp_path):
         get_task("mnist").load(tmp_path)
 
 
-def test_missing_file_without_network_is_a_clear_error(tmp_path):
+def test_missing_file_without_network_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the suite's own cache: the only place it downloads to
+    cache = tmp_path / "bioplaus_bench" / "mnist"
     with pytest.raises(DataError, match=r"missing data file .*train-images.*download failed .*place the official file"):
-        fetch(tmp_path / "train-images-idx3-ubyte.gz", "0" * 32, urls=("http://127.0.0.1:9/x.gz",))
+        fetch(cache / "train-images-idx3-ubyte.gz", "0" * 32, urls=("http://127.0.0.1:9/x.gz",))
     with pytest.raises(DataError, match="missing data file"):
-        fetch(tmp_path / "nothing.npz", None)
+        fetch(cache / "nothing.npz", None)
+    # a folder the user named (--data-dir, $BIOPLAUS_DATA) is never downloaded into, nor created
+    named = tmp_path / "shared" / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(DataError, match=r"official: http://127.0.0.1:9/x.gz.*BIOPLAUS_DATA"):
+        fetch(named, "0" * 32, urls=("http://127.0.0.1:9/x.gz",))
+    assert not (tmp_path / "shared").exists()
 
 
 def test_idx_header_payload_mismatch(tmp_path):

@@ -61,6 +61,7 @@ class Boom(RuleBase):
 """
 
 
+@pytest.mark.slow
 def test_failing_and_diverging_points_are_recorded_and_the_others_finish(tmp_path, monkeypatch):
     (tmp_path / "boom_rule.py").write_text(BOOM)
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
@@ -85,6 +86,7 @@ def test_failing_and_diverging_points_are_recorded_and_the_others_finish(tmp_pat
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_local_grid_records_every_point_and_skips_finished(tmp_path, data_root):
     args = ["grid", "--algo", "bp,fa", "--task", "mnist", "--seeds", "0,1", "--epochs", "1", "--max-parallel", "2",
             "--data-dir", str(data_root), "--out", str(tmp_path)]
@@ -101,6 +103,7 @@ def test_local_grid_records_every_point_and_skips_finished(tmp_path, data_root):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_to_the_identical_record(tmp_path, data_root):
     common = ["--algo", "bp", "--task", "mnist", "--epochs", "3", "--cpus-per-task", "1",
               "--data-dir", str(data_root)]

@@ -51,6 +51,7 @@ def test_row_and_column_filters_select_cells_and_reject_unknown_names(tmp_path):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path, data_root):
     res = bench("paper", "ernoult2022", "--budget", "smoke", "--executor", "debug", "--data-dir", str(data_root),
                 "--out", str(tmp_path))
@@ -65,6 +66,7 @@ def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path
     assert "not results" in table and (tmp_path / "table_smoke.tex").exists()
 
 
+@pytest.mark.slow
 def test_lillicrap2016_fa_and_bp_reach_a_far_lower_error_than_shallow_learning(tmp_path):
     bench("paper", "lillicrap2016", "--budget", "full", "--executor", "debug", "--out", str(tmp_path))
     final = {}
@@ -78,6 +80,7 @@ def test_lillicrap2016_fa_and_bp_reach_a_far_lower_error_than_shallow_learning(t
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_shibuya_smoke_runs_every_runnable_cell(tmp_path, data_root):
     bench("paper", "shibuya2023", "--budget", "smoke", "--executor", "debug", "--data-dir", str(data_root),
           "--out", str(tmp_path))

@@ -13,7 +13,7 @@ import time
 import pytest
 from helpers import bench, records, wait_for
 
-pytestmark = [pytest.mark.slurm, pytest.mark.data]
+pytestmark = [pytest.mark.slurm, pytest.mark.data, pytest.mark.slow]
 
 
 def _cluster_up() -> str | None:

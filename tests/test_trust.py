@@ -332,3 +332,22 @@ def test_the_readme_notebook_snippet_runs(tmp_path, monkeypatch):
     df = env["df"]
     assert len(df) == 2 and set(df.lr) == {0.002, 0.004} and df.test_loss.notna().all()
     assert (df.status == "completed").all() and df.lr.dtype == float
+
+
+def test_rebuild_reruns_stale_records_keeping_the_old_ones(tmp_path, monkeypatch):
+    from bioplaus_bench import rebuild
+
+    monkeypatch.chdir(tmp_path)
+    Path("study.toml").write_text('algos = ["bp"]\ntasks = ["teacher-student"]\nepochs = 1\nout = "runs"\n'
+                                  '[set]\nlr = 0.002\nmomentum = 0\n[executor]\nname = "debug"\n')
+    step = rebuild.Step(name="s", study="study.toml")
+    rebuild.execute([step])
+    (path,) = Path("runs").glob("*__*.json")
+    first = json.loads(path.read_text())
+    assert rebuild.set_aside_stale(step) == 0  # made by today's code: nothing to refresh
+    path.write_text(json.dumps({**first, "code_hash": "0123456789ab"}))
+    assert "1 finished (1 by older code)" in rebuild.describe([step])[0]
+    rebuild.execute([step], refresh_stale=True)
+    fresh = json.loads(path.read_text())
+    assert fresh["code_hash"] == first["code_hash"] and fresh["started"] > first["started"]
+    assert len(list(Path("runs").glob("*.superseded-*.json"))) == 1
