@@ -195,11 +195,17 @@ def render_text(paper: Paper, budget: str, out: Path, suffix: str, df: pd.DataFr
     """The table file's text (``.md`` or ``.tex``) as the records in ``out/runs`` give it now."""
     from bioplaus_bench.report import latex, markdown
 
+    records = None
     if df is None:
-        df = cell_table(paper, budget, out)[0]
+        df, records = cell_table(paper, budget, out)
     cmd = f"bench paper {paper.name} --budget {budget}"
     if suffix == ".tex":
-        return f"% regenerate: {cmd}\n" + latex(df, f"{paper.title}; budget {budget}")
+        from bioplaus_bench.plots import conditions
+
+        records = records if records is not None else cell_table(paper, budget, out)[1]
+        real = [r for r in records if r.get("status") == "completed" and not r.get("data_generated")]
+        where = f"; {conditions(real)}" if real else ""
+        return f"% regenerate: {cmd}\n" + latex(df, f"{paper.title}; budget {budget}{where}")
     metric_names = {"error": "test error (%)", "acc": "test accuracy (%)", "top5": "top-5 accuracy (%)",
                     "mse": "test MSE"}
     head = (f"# {paper.title}\n\nBudget: **{budget}**"

@@ -215,7 +215,9 @@ def sensitivity_heatmaps(records: list[dict[str, Any]], out: Path) -> list[Path]
             continue
         table = pd.DataFrame([{**{a: float(r["config"]["hparams"][a]) for a in axes}, "acc": r["final"]["test_acc"]}
                               for r in recs])
-        title = f"{algo} on {task}: test accuracy over {' x '.join(axes)}"
+        seeds = sorted({r["config"]["seed"] for r in recs})
+        title = (f"{algo} on {task}, {recs[0]['config']['epochs']} epochs, seeds {','.join(map(str, seeds))}: "
+                 f"test accuracy over {' x '.join(axes)}")
         paths += sensitivity_figure(table, axes, title, out, f"sensitivity_{algo}_{task}_{arch}")
     return paths
 

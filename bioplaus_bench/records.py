@@ -203,7 +203,9 @@ def load_average() -> float | None:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    status = _git("status", "--porcelain", "--untracked-files=no")  # untracked files do not change the code
+    # untracked files, and records and tables under results/ and runs/, are not code
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)results",
+                  ":(top,exclude)runs")
     return {
         "torch": torch.__version__,
         "python": sys.version.split()[0],
