@@ -475,7 +475,8 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
             state, detail = "done", (f"test acc {acc:.4f}" if acc is not None else
                                      f"test loss {rec['final'].get('test_loss')}")
             if rec.get("code_hash") != _current_code(rec["config"]["algo"], code):
-                detail += " (stale: made by other code than today's; delete the record and rerun to refresh)"
+                detail += (" (stale: made by other code than today's; `bench rebuild --refresh-stale` or "
+                           "`bench run --force` reruns it)")
         elif st == "diverged":
             state, detail = "diverged", (rec.get("error") or "").strip()
         elif job_state in LIVE_SLURM:  # submitted (again) and not finished yet
