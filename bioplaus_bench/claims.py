@@ -8,7 +8,8 @@
   ``metric`` (a ``load_records`` column), ``stat`` (mean | min | max | std | value: exactly one record),
   ``scale`` (100 for percentages) and ``digits``; plus ``command``, the command that made the records.
   The check recomputes the statistic from the completed records and compares it, rounded, with the quote.
-* a **published** number: ``quote``, ``where`` and ``source`` (a reference file that must contain it).
+* a **published** or **measured-once** number (a paper's value, a wall-clock duration): ``quote``, ``where`` and
+  ``source``, the reference file or committed measurement log that must contain it.
 * a **table**: ``table`` (a committed file) and ``command``; the check regenerates it from the records and
   compares the text (a leaderboard's markdown, or a paper study's table).
 
@@ -104,7 +105,7 @@ def check_one(c: Claim, root: Path) -> Outcome:
         if not src.exists():
             return Outcome(c, False, "-", 0, f"source {c.source} not found")
         ok = c.quote in src.read_text()
-        return Outcome(c, ok, c.quote if ok else "-", 0, "published" if ok else f"not in {c.source}")
+        return Outcome(c, ok, c.quote if ok else "-", 0, f"as written in {c.source}" if ok else f"not in {c.source}")
     from bioplaus_bench.report import load_records, usable
 
     folder = root / c.records

@@ -126,11 +126,10 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             # timed under contention: the load (in which the run's own threads count) exceeded the cores by
             # more than CONTENTION_MARGIN; an unknown load is not flagged
             "contended": bool(loads and cores and max(loads) > cores + CONTENTION_MARGIN),
-            "error": (r.get("error") or "").strip().splitlines()[-1:] or [""], "path": str(path),
+            "error": ((r.get("error") or "").strip().splitlines() or [""])[-1], "path": str(path),
             # a copy kept by --force (<run id>.superseded-<time>.json): the canonical file is the run's result
             "superseded": bool(r.get("_path")) and (".superseded-" in path.name or ".unfinished-rerun-" in path.name),
         })
-        row["error"] = row["error"][0]
         rows.append(row)
     return pd.DataFrame(rows)
 
