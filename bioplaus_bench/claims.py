@@ -71,12 +71,11 @@ def load(path: Path = CLAIMS_FILE) -> list[Claim]:
 
 
 def _select(df: Any, select: dict[str, Any]) -> Any:
-    from bioplaus_bench.report import _defaults
+    from bioplaus_bench.report import rule_defaults
 
     for key, want in select.items():
         if key == "config" and want == "defaults":
-            cache: dict[str, Any] = {}
-            keep = [all(json.loads(k).get("hparams", {}).get(h) == v for h, v in (_defaults(a, cache) or {}).items())
+            keep = [all(json.loads(k).get("hparams", {}).get(h) == v for h, v in (rule_defaults(a) or {}).items())
                     for k, a in zip(df.config_key, df.algo, strict=True)]
             df = df[keep]
         elif key not in df.columns:

@@ -35,7 +35,7 @@ from typing import Any
 
 from bioplaus_bench.config import check_keys, read_toml
 from bioplaus_bench.harness import Resolved, RunSpec, mark_failed, resolve, train
-from bioplaus_bench.records import FINISHED, read_record, record_status, write_json_atomic
+from bioplaus_bench.records import FINISHED, is_stale, read_record, record_status, write_json_atomic
 from bioplaus_bench.registry import RegistryError
 
 log = logging.getLogger(__name__)
@@ -459,9 +459,6 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
             if rec is not None:
                 manifest["points"][p.stem] = {**rec["config"], "overrides": {}}
     jobs = manifest.get("jobs", {})
-    from bioplaus_bench.report import _current_code
-
-    code: dict[str, str | None] = {}
     slurm = _slurm_states([j["job_id"] for j in jobs.values() if j.get("executor") == "slurm"])
     rows = []
     for run_id, spec in manifest["points"].items():
@@ -474,7 +471,7 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
             acc = rec["final"].get("test_acc")
             state, detail = "done", (f"test acc {acc:.4f}" if acc is not None else
                                      f"test loss {rec['final'].get('test_loss')}")
-            if rec.get("code_hash") != _current_code(rec["config"]["algo"], code):
+            if is_stale(rec):
                 detail += (" (stale: made by other code than today's; `bench rebuild --refresh-stale` or "
                            "`bench run --force` reruns it)")
         elif st == "diverged":

@@ -57,13 +57,13 @@ def series(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     the rule, its configuration label when that is not the defaults, and n, the runs of that configuration.
     Different configurations are different series, never pooled as seeds."""
     from bioplaus_bench.records import RecordScan
-    from bioplaus_bench.report import _labels, frame, usable
+    from bioplaus_bench.report import config_labels, frame, usable
 
     df = frame(RecordScan(records=list(records)))
     if df.empty:
         return []
     keep = df[usable(df)]
-    labels, n = _labels(df), keep.groupby("config_key").size()
+    labels, n = config_labels(df), keep.groupby("config_key").size()
     out = []
     for i in keep.index:
         row = keep.loc[i]

@@ -83,8 +83,7 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
     """One line per step: what it runs, how many runs are finished (and of those, made by older code) and
     missing, and the estimated time of the missing ones (of all of them with ``scratch``)."""
     from bioplaus_bench import grid as gridmod
-    from bioplaus_bench.records import read_record
-    from bioplaus_bench.report import _current_code
+    from bioplaus_bench.records import is_stale, read_record
 
     times = _epoch_times()
     lines, total, unknown = [], 0.0, 0
@@ -95,9 +94,8 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
                          + (f" ({step.note})" if step.note else ""))
             continue
         points, todo = gridmod.plan(_specs(step))
-        code: dict[str, str | None] = {}
         done = [rec for r in points if r not in todo and (rec := read_record(r.path)[0])]
-        stale = sum(rec.get("code_hash") != _current_code(rec["config"]["algo"], code) for rec in done)
+        stale = sum(is_stale(rec) for rec in done)
         secs, missing = 0.0, 0
         for r in points if scratch else todo:
             c = r.config
@@ -129,14 +127,12 @@ def set_aside_stale(step: Step) -> int:
     import time
 
     from bioplaus_bench import grid as gridmod
-    from bioplaus_bench.records import FINISHED, read_record
-    from bioplaus_bench.report import _current_code
+    from bioplaus_bench.records import FINISHED, is_stale, read_record
 
-    code: dict[str, str | None] = {}
     moved = 0
     for r in gridmod.plan(_specs(step))[0]:
         rec = read_record(r.path)[0] if r.path.exists() else None
-        if rec and rec["status"] in FINISHED and rec.get("code_hash") != _current_code(rec["config"]["algo"], code):
+        if rec and rec["status"] in FINISHED and is_stale(rec):
             os.replace(r.path, r.path.with_name(f"{r.path.stem}.superseded-{time.strftime('%Y%m%dT%H%M%S')}.json"))
             moved += 1
     return moved

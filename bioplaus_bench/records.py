@@ -2,13 +2,14 @@
 
 Records are strict JSON: a non-finite float (a diverged loss, an undefined accuracy) is written as ``null``.
 ``read_records`` is the one reader every command uses: it never raises on a bad file, it skips and counts it.
-``code_version`` hashes the source that trains a rule (its file, the suite modules it uses, the harness), so
-that a report can say when a record was made by code other than today's.
+``code_files`` / ``code_hash`` hash the source that trains a rule (its file, the suite modules it uses, the
+harness); ``is_stale`` says when a record was made by code other than today's.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import inspect
@@ -174,6 +175,23 @@ def code_files(rule_cls: type) -> dict[str, str]:
 
 def code_hash(files: dict[str, str]) -> str:
     return hashlib.sha1(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def current_code_hash(algo: str) -> str | None:
+    """The code hash a run of ``algo`` would record now; None when the rule no longer loads."""
+    from bioplaus_bench.registry import get_algorithm
+
+    try:
+        return code_hash(code_files(get_algorithm(algo).cls))
+    except Exception:  # a rule that no longer loads: freshness unknown
+        return None
+
+
+def is_stale(rec: dict[str, Any]) -> bool:
+    """True when the record was made by code other than today's (or today's code for it is unknown)."""
+    current = current_code_hash(rec["config"]["algo"])
+    return current is None or rec.get("code_hash") != current
 
 
 def _cpu_model() -> str:

@@ -19,6 +19,8 @@ the IQM, take the 2.5/97.5 percentiles; the generator is seeded, so the interval
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bioplaus_bench.records import RecordScan, config_hash, read_records
+from bioplaus_bench.records import RecordScan, config_hash, is_stale, read_records
 
 RUN_FIELDS = ("algo", "task", "arch", "preset", "seed", "epochs", "batch_size", "val_size", "max_batches",
               "angle_every")
@@ -69,30 +71,15 @@ def config_key(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in NOT_CONFIG}, sort_keys=True, default=str)
 
 
-def _current_code(algo: str, cache: dict[str, str | None]) -> str | None:
-    if algo not in cache:
-        from bioplaus_bench.records import code_files, code_hash
-        from bioplaus_bench.registry import get_algorithm
+@functools.cache
+def rule_defaults(algo: str) -> dict[str, Any] | None:
+    """The rule's default hyperparameters as they appear in a record's config (None: the rule does not load)."""
+    from bioplaus_bench.registry import get_algorithm
 
-        try:
-            cache[algo] = code_hash(code_files(get_algorithm(algo).cls))
-        except Exception:  # a rule that no longer loads: freshness unknown
-            cache[algo] = None
-    return cache[algo]
-
-
-def _defaults(algo: str, cache: dict[str, dict | None]) -> dict[str, Any] | None:
-    if algo not in cache:
-        import dataclasses
-
-        from bioplaus_bench.registry import get_algorithm
-
-        try:
-            cfg = get_algorithm(algo).config()
-            cache[algo] = json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
-        except Exception:
-            cache[algo] = None
-    return cache[algo]
+    try:
+        return json.loads(json.dumps(dataclasses.asdict(get_algorithm(algo).config()), default=list))
+    except Exception:
+        return None
 
 
 def _scalar(v: Any) -> Any:
@@ -101,13 +88,11 @@ def _scalar(v: Any) -> Any:
 
 def frame(scan: RecordScan) -> pd.DataFrame:
     """One row per record (see ``load_records``)."""
-    code_cache: dict[str, str | None] = {}
     rows = []
     for r in scan.records:
         c, f = r["config"], r.get("final") or {}
         hp = c.get("hparams") or {}
         angles = [v for k, v in (f.get("final_angles") or {}).items() if k.endswith("weight") and v is not None]
-        current = _current_code(c["algo"], code_cache)
         env = r.get("env") or {}
         loads = [x for x in (r.get("load_avg_start"), r.get("load_avg_end")) if isinstance(x, int | float)]
         cores = env.get("cpu_count")
@@ -120,7 +105,7 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             **{m: _num(f.get(m)) for m in METRICS},
             "angle": float(np.mean(angles)) if angles else np.nan,
             "code_hash": r.get("code_hash"),
-            "stale": (r.get("code_hash") != current) if current is not None else True,
+            "stale": is_stale(r),
             "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
             "hardware": env.get("gpu") or env.get("cpu"),
             # timed under contention: the load (in which the run's own threads count) exceeded the cores by
@@ -150,17 +135,16 @@ def load_records(folder: str | Path) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------- aggregation
 
-def _labels(df: pd.DataFrame) -> dict[str, str]:
+def config_labels(df: pd.DataFrame) -> dict[str, str]:
     """config_key -> a short label: preset, hyperparameters that differ from the rule's defaults, and the
     run-level fields that vary between the configs of the same rule, task and architecture."""
-    defaults: dict[str, dict | None] = {}
     labels: dict[str, str] = {}
     for _, fam in df.groupby(["algo", "task", "arch"], dropna=False):
         configs = fam.drop_duplicates("config_key")
         varying = [k for k in ("val_size", "max_batches") if configs[k].astype(str).nunique() > 1]
         for _, row in configs.iterrows():
             cfg = json.loads(row.config_key)
-            hp, ref = cfg.get("hparams") or {}, _defaults(row.algo, defaults) or {}
+            hp, ref = cfg.get("hparams") or {}, rule_defaults(row.algo) or {}
             parts = [f"preset {cfg['preset']}"] if cfg.get("preset") else []
             parts += [f"{k}={_scalar(v)}" for k, v in sorted(hp.items()) if k in ref and ref[k] != v]
             parts += [f"{k}={cfg.get(k)}" for k in varying]
@@ -183,7 +167,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     and the number of records excluded (diverged / failed or unfinished / generated data) and flagged."""
     if df.empty:
         return pd.DataFrame()
-    labels = _labels(df)
+    labels = config_labels(df)
     ok = usable(df)
     rows = []
     for key, g in df[~df.superseded].groupby("config_key", sort=False):
