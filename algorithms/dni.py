@@ -82,7 +82,8 @@ class DNI(RuleBase):
                 h = block(h)
                 widths.append(h[0].numel())
         self.context = task.num_classes if cfg.conditioned else 0
-        self.feedback = nn.ModuleList(_module(w, self.context, cfg.sg_hidden, cfg.sg_bias) for w in widths).to(device)
+        self.feedback_net = nn.ModuleList(
+            _module(w, self.context, cfg.sg_hidden, cfg.sg_bias) for w in widths).to(device)
         # each block is its own module (decoupled), with its own optimiser and learning rate
         hidden = self.blocks[:-1]
         if not cfg.lr_scale:
@@ -95,7 +96,7 @@ class DNI(RuleBase):
         if cfg.sg_optimizer not in ("adam", "sgd"):
             raise ValueError(f"sg_optimizer {cfg.sg_optimizer!r} not in adam, sgd")
         opt_cls = torch.optim.Adam if cfg.sg_optimizer == "adam" else torch.optim.SGD
-        self.sg_opt = opt_cls(self.feedback.parameters(), lr=cfg.sg_lr)
+        self.sg_opt = opt_cls(self.feedback_net.parameters(), lr=cfg.sg_lr)
         self.optimizers.append(self.sg_opt)
 
     def synthetic(self, layer: int, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -104,7 +105,7 @@ class DNI(RuleBase):
         if self.context:
             c = F.one_hot(y, self.context).to(inp.dtype) if self.task.loss == "ce" else y.flatten(1).to(inp.dtype)
             inp = torch.cat([inp, c], 1)
-        return self.feedback[layer](inp).view_as(h)
+        return self.feedback_net[layer](inp).view_as(h)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         for opt in (*self.opts, self.sg_opt):

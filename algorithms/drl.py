@@ -11,7 +11,7 @@ Feedback loss of G_i (i = 1..N-1), with e ~ N(0, sigma^2 I):
     4. one more difference step through G_i: h_rec = s_{i-1} + G_i(r_i) - G_i(s_i)
     L_DRL = ||h_rec - h_c||^2 / sigma^2 (summed over units, meaned over the batch); only G_i learns.
 The loss compares with the corrupted h_c, as Meulemans et al. do (the FW-DTP code compares with the clean
-s_{i-1}, a deviation we do not copy).
+s_{i-1}, a deviation we do not copy). Unpooling on the way down uses the clean forward pass's indices.
 """
 
 from __future__ import annotations
@@ -34,27 +34,27 @@ class Config(DTPConfig):
 class DRL(DTP):
     """DRL (Meulemans et al. 2020): feedback trained by the difference reconstruction loss through the top."""
 
-    def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
-        super().__init__(model, cfg, task, epochs)
-        self.has_pooling = not tp.is_mlp(self.blocks)  # conv nets must restore their clean pooling indices
-
-    def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
-        sigma = self.noise[layer - 1]
-        blocks, fb = self.blocks, self.feedback
-        h_c = s[layer] + sigma * torch.randn_like(s[layer])
+    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
+        sigma, fb, blocks = self.feedback[i].noise, self.feedback, self.blocks
+        h_c = s[i] + sigma * torch.randn_like(s[i])  # step 1, at block i's input
         with torch.no_grad():
             a = h_c
-            for block in blocks[layer:]:  # steps 1-2: the corrupted input travels to the output
+            for block in blocks[i:]:  # step 2: the corrupted input travels to the output
                 a = block(a)
-            if self.has_pooling:  # restore the clean pooling indices for the feedback path
-                for j in range(layer, len(blocks)):
-                    blocks[j](s[j])
             r = a
-            for j in range(len(blocks) - 1, layer, -1):  # step 3: difference path down to s_i
-                r = s[j] + fb[j](r) - fb[j](s[j + 1])
-        h_rec = s[layer] + fb[layer](r) - fb[layer](s[layer + 1])  # step 4: gradient reaches G_i only
+            for j in range(len(blocks) - 1, i, -1):  # step 3: difference path down to block i's output
+                r = s[j] + fb[j].map(r, pools[j]) - fb[j].map(s[j + 1], pools[j])
+        h_rec = s[i] + fb[i].map(r, pools[i]) - fb[i].map(s[i + 1], pools[i])  # step 4: the gradient reaches G_i
         # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2
         return (h_rec - h_c).pow(2).sum() / (sigma**2 * h_c.shape[0])
 
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.train_feedback(x)  # every G_i first, on this batch, by the loss above
+        s, pools = tp.forward_blocks(self.blocks, x)
+        # RULE: DTP's targets and local losses (module docstring)
+        t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
+        tp.local_forward_step(s, t, self.opt, scale=0.5)
+        return s[-1].detach()
 
-register_algorithm("drl", Config)(DRL)
+
+register_algorithm("drl", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"})(DRL)

@@ -38,48 +38,50 @@ class Config(OptimConfig):
     fb_init_range: float = 0.0  # >0: feedback weights start as U(-a, a) (the FW-DTP code: 1e-2); 0: torch default
 
 
-def reconstruction_loss(rule, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
-    """||G_l(F_l(x + e)) - (x + e)||^2 summed over units, meaned over the batch (Lee Eq. 16)."""
-    x = s[layer]
-    xn = x + rule.noise[layer - 1] * torch.randn_like(x)
+def reconstruction_loss(blocks: list[torch.nn.Module], fb: tp.FeedbackLayer, i: int,
+                        s: list[torch.Tensor]) -> torch.Tensor:
+    """||G_i(F_i(x + e)) - (x + e)||^2 summed over units, meaned over the batch (Lee Eq. 16); x = s[i] is block
+    i's input, and G_i unpools with the indices of the noisy forward pass it inverts."""
+    x = s[i]
+    xn = x + fb.noise * torch.randn_like(x)
     with torch.no_grad():
-        y = rule.blocks[layer](xn)
-    return (rule.feedback[layer](y) - xn).pow(2).sum() / x.shape[0]
+        y, pools = tp.run_block(blocks[i], xn)
+    return (fb.map(y, pools) - xn).pow(2).sum() / x.shape[0]
 
 
 class DTP(RuleBase):
     """DTP (Lee et al. 2015): difference-corrected targets, feedback trained to invert each layer."""
 
-    difference = True  # t_{l-1} = s_{l-1} + G(t_l) - G(s_l); TP sets this to False
-
     def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
-        feedback = tp.make_feedback(self.blocks, task.input_shape)
+        self.feedback_net = tp.make_feedback(self.blocks, task.input_shape)
         if cfg.fb_init_range > 0:
-            for p in feedback.parameters():
+            for p in self.feedback_net.parameters():
                 torch.nn.init.uniform_(p, -cfg.fb_init_range, cfg.fb_init_range)
-        tp.attach_feedback(self, feedback, cfg)
+        self.feedback = tp.build_feedback(self.feedback_net, cfg)  # feedback[i]: G of block i and its optimiser
+        self.optimizers += [fb.opt for fb in self.feedback if fb.opt is not None]
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
-    def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
-        return reconstruction_loss(self, layer, s)
+    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
+        return reconstruction_loss(self.blocks, self.feedback[i], i, s)
+
+    def train_feedback(self, x: torch.Tensor) -> None:
+        with self.feedback_timer():
+            tp.train_feedback(self.blocks, self.feedback, x, self.feedback_loss)
 
     def warmup(self, batches) -> None:
-        with self.feedback_timer():
-            for _ in range(self.cfg.warmup_epochs):
-                for x, _y in batches:
-                    tp.train_feedback(self.blocks, self.fb_opts, self.iters, x, self.feedback_loss)
+        for _ in range(self.cfg.warmup_epochs):
+            for x, _y in batches:
+                self.train_feedback(x)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with self.feedback_timer():
-            tp.train_feedback(self.blocks, self.fb_opts, self.iters, x, self.feedback_loss)
-        s = tp.forward_blocks(self.blocks, x)
-        # RULE: t_N = s_N - beta dL/ds_N, then Lee Eq. 15 (or plain TP), then local losses
-        t_n = tp.output_target(self.task.loss, s[-1], y, self.cfg.beta)
-        t = tp.propagate(self.feedback, s, t_n, difference=self.difference)
+        self.train_feedback(x)  # every G_i first, on this batch
+        s, pools = tp.forward_blocks(self.blocks, x)
+        # RULE: t_N = s_N - beta dL/ds_N, then Lee Eq. 15 down the feedback maps, then the local losses
+        t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=0.5)
         return s[-1].detach()
 
 
-register_algorithm("dtp", Config)(DTP)
+register_algorithm("dtp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"})(DTP)

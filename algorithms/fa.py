@@ -90,16 +90,21 @@ def init_feedback(weight: torch.Tensor, kind: str, scale: float) -> torch.Tensor
     return fb * scale
 
 
-def swap_layers(model: nn.Module, make_feedback: Callable[[torch.Tensor], torch.Tensor | None]) -> None:
-    """Turn every Linear/Conv2d into its feedback-matrix twin, sharing the same weight Parameters.
+def swap_layers(model: nn.Module, make_feedback: Callable[[torch.Tensor], torch.Tensor]
+                ) -> list[LinearFA | Conv2dFA]:
+    """Turn every Linear/Conv2d into its feedback-matrix twin, sharing the same weight Parameters; returns
+    them in the order they were swapped.
 
     ``make_feedback(weight)`` returns the initial B for that layer (also used by the sign-symmetry rules).
     """
+    swapped = []
     for parent in list(model.modules()):
         for child in list(parent.children()):
             if type(child) in (nn.Linear, nn.Conv2d):
                 child.__class__ = LinearFA if isinstance(child, nn.Linear) else Conv2dFA
                 child.register_buffer("feedback", make_feedback(child.weight.detach()))
+                swapped.append(child)
+    return swapped
 
 
 class FA(RuleBase):

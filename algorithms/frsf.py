@@ -3,7 +3,7 @@
 
 Equations: B_l = |R_l| * sign(W_l), with R_l drawn once (Xavier-uniform, W_l's shape) and fixed, and the
 signs following the current W_l before every step; the backward pass is FA's (algorithms/fa.py):
-delta_{l-1} = (delta_l B_l) * f'(a_{l-1}),  dW_l = delta_l^T h_{l-1}. The update step is uSF's.
+delta_{l-1} = (delta_l B_l) * f'(a_{l-1}),  dW_l = delta_l^T h_{l-1}.
 """
 
 from __future__ import annotations
@@ -11,41 +11,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from bioplaus_bench.algorithms.usf import USF
-from bioplaus_bench.algorithms.usf import Config as USFConfig
+from bioplaus_bench.algorithms.fa import swap_layers
 from torch import nn
 
 from bioplaus_bench.registry import register_algorithm
+from bioplaus_bench.rule import OptimConfig, RuleBase
 
 
 @dataclass(frozen=True)
-class Config(USFConfig):
+class Config(OptimConfig):
     lr: float = 0.05  # forward learning rate
 
 
-class FRSF(USF):
+class FRSF(RuleBase):
     """frSF: feedback = |fixed random| * sign(W), refreshed before every update."""
 
     def __init__(self, model: nn.Module, cfg: Config, task, epochs: int) -> None:
-        self.magnitudes: list[torch.Tensor] = []
         super().__init__(model, cfg, task, epochs)
+        magnitudes: list[torch.Tensor] = []  # |R_l|, drawn once per layer in the order the layers are swapped
 
-    def initial_feedback(self, weight: torch.Tensor) -> torch.Tensor:
-        r = torch.empty_like(weight)
-        nn.init.xavier_uniform_(r)
-        self.magnitudes.append(r.abs())
-        return self.magnitudes[-1] * torch.sign(weight)
+        def signed_random(weight: torch.Tensor) -> torch.Tensor:
+            r = torch.empty_like(weight)
+            nn.init.xavier_uniform_(r)
+            magnitudes.append(r.abs())
+            return magnitudes[-1] * torch.sign(weight)
 
-    @torch.no_grad()
-    def refresh_feedback(self) -> None:
-        for m, mag in zip(self.layers, self.magnitudes, strict=True):
-            m.feedback.copy_(mag * torch.sign(m.weight))
+        self.layers = swap_layers(model, signed_random)
+        self.magnitudes = magnitudes
+        self.opt = self.add_optimizer(model.parameters(), cfg)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():  # RULE: B_l = |R_l| sign(W_l) at the current weights, then FA's backward
+            for m, mag in zip(self.layers, self.magnitudes, strict=True):
+                m.feedback.copy_(mag * torch.sign(m.weight))
+        return self.autograd_step(x, y, self.opt)
 
     def extra_state(self) -> dict:
-        return {"scales": self.scales, "magnitudes": self.magnitudes}
+        return {"magnitudes": self.magnitudes}
 
     def load_extra_state(self, state: dict) -> None:
-        self.scales, self.magnitudes = state["scales"], state["magnitudes"]
+        self.magnitudes = state["magnitudes"]
 
 
 register_algorithm("frsf", Config)(FRSF)

@@ -39,17 +39,19 @@ class FWDTP(RuleBase):
     def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
-        self.feedback = tp.lee_feedback(self.blocks, bias=False)
+        self.feedback_net = tp.lee_feedback(self.blocks, bias=False)
         a = cfg.feedback_range
-        for p in self.feedback.parameters():
+        for p in self.feedback_net.parameters():
             torch.nn.init.uniform_(p, -a, a)
             p.requires_grad_(False)  # fixed: never trained
+        # feedback[i]: g of block i; no optimiser, no iterations, no noise
+        self.feedback = [tp.FeedbackLayer(g, None, 0, 0.0) for g in self.feedback_net]
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        s = tp.forward_blocks(self.blocks, x)
+        s, pools = tp.forward_blocks(self.blocks, x)
         # RULE: t_N, difference correction through the fixed g_l, local squared errors (module docstring)
-        t = tp.propagate(self.feedback, s, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
+        t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=1.0)
         return s[-1].detach()
 

@@ -51,45 +51,49 @@ class LDRL(RuleBase):
     def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
-        tp.attach_feedback(self, tp.inverse_feedback(self.blocks, task.input_shape), cfg)
-        self.has_pooling = not tp.is_mlp(self.blocks)  # conv nets must re-run F_l for clean pooling indices
+        self.feedback_net = tp.inverse_feedback(self.blocks, task.input_shape)
+        self.feedback = tp.build_feedback(self.feedback_net, cfg)  # feedback[i]: G of block i and its optimiser
+        self.optimizers += [fb.opt for fb in self.feedback if fb.opt is not None]
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
-    def warmup(self, batches) -> None:
-        """Train only the feedback on the first ``warmup_batches`` batches (``fb_iterations`` steps each)."""
-        with self.feedback_timer():
-            for i, (x, _y) in enumerate(batches):
-                if i >= self.cfg.warmup_batches:
-                    break
-                tp.train_feedback(self.blocks, self.fb_opts, self.iters, x, self.feedback_loss)
-
-    def feedback_loss(self, layer: int, s: list[torch.Tensor]) -> torch.Tensor:
-        f, g, sigma = self.blocks[layer], self.feedback[layer], self.noise[layer - 1]
-        x = s[layer]  # block input (s_{l-1} in the paper's indexing)
+    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
+        f, g, sigma = self.blocks[i], self.feedback[i].map, self.feedback[i].noise
+        x, y = s[i], s[i + 1]  # block i's input and output (s_{l-1}, s_l in the paper's indexing)
         dx = sigma * torch.randn_like(x)
         with torch.no_grad():
             y_noisy = f(x + dx)
-            y = f(x) if self.has_pooling else s[layer + 1]  # re-run so unpooling uses the clean indices
         dy = sigma * torch.randn_like(y)
         b = x.shape[0]
-        r, r_noisy, r_y = g(torch.cat([y, y_noisy, y + dy])).split(b)  # one call for the three evaluations
+        # one call for the three evaluations, all unpooled with the clean pass's indices
+        r, r_noisy, r_y = g(torch.cat([y, y_noisy, y + dy]), pools[i]).split(b)
         dr = r_noisy - r
         dr_y = r_y - r
         # RULE (Eq. L-DRL): -2 <dx, dr> + ||dr_y||^2, meaned over the batch
         return (-2.0 * (dx * dr).sum() + dr_y.pow(2).sum()) / b
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def train_feedback(self, x: torch.Tensor) -> None:
         with self.feedback_timer():
-            tp.train_feedback(self.blocks, self.fb_opts, self.iters, x, self.feedback_loss)
-        s = tp.forward_blocks(self.blocks, x)
+            tp.train_feedback(self.blocks, self.feedback, x, self.feedback_loss)
+
+    def warmup(self, batches) -> None:
+        """Train only the feedback on the first ``warmup_batches`` batches."""
+        for i, (x, _y) in enumerate(batches):
+            if i >= self.cfg.warmup_batches:
+                break
+            self.train_feedback(x)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.train_feedback(x)  # every G_i first, on this batch, by the loss above
+        s, pools = tp.forward_blocks(self.blocks, x)
         # RULE: output target, difference-corrected targets, local losses (module docstring)
-        t = tp.propagate(self.feedback, s, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
+        t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=0.5)
         return s[-1].detach()
 
 
 register_algorithm(
     "l-drl", Config,
+    smoke={"fb_iterations": "1", "warmup_batches": "0"},  # one feedback step per layer, no warm-up
     presets={
         # conf/model_network/dtp_lenet.yaml of scalingDTP; cosine schedule and 90 epochs are its DTP defaults
         "ernoult2022-lenet": {

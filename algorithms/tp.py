@@ -3,7 +3,8 @@
 
 Equations: t_N = s_N - beta * dL_sum/ds_N;  t_{l-1} = G_l(t_l)  (no difference term);
 forward loss sum_l 1/2 ||s_l - t_l||^2; feedback G_l trained by the noisy reconstruction loss
-||G_l(F_l(s_{l-1} + e)) - (s_{l-1} + e)||^2, exactly as DTP (algorithms/dtp.py), whose code it reuses.
+||G_l(F_l(s_{l-1} + e)) - (s_{l-1} + e)||^2, exactly as DTP (algorithms/dtp.py), whose constructor and
+feedback loss it reuses.
 Without the difference term, imperfect inverses corrupt every target, which is why TP trails DTP
 (Shibuya et al. report 78.99% test error on MNIST).
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from bioplaus_bench.algorithms.dtp import DTP
 from bioplaus_bench.algorithms.dtp import Config as DTPConfig
 
+from bioplaus_bench import targetprop as tp
 from bioplaus_bench.registry import register_algorithm
 
 
@@ -31,9 +34,16 @@ class Config(DTPConfig):
 
 
 class TP(DTP):
-    """Plain target propagation: t_{l-1} = G_l(t_l), no difference correction."""
+    """Plain target propagation: t_{l-1} = G_l(t_l), no difference correction; the rest is DTP's."""
 
-    difference = False
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.train_feedback(x)  # every G_i first, on this batch (DTP's reconstruction loss)
+        s, pools = tp.forward_blocks(self.blocks, x)
+        # RULE: t_N = s_N - beta dL/ds_N, then t_{l-1} = G_l(t_l) (no difference term), then the local losses
+        t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta),
+                         difference=False)
+        tp.local_forward_step(s, t, self.opt, scale=0.5)
+        return s[-1].detach()
 
 
-register_algorithm("tp", Config)(TP)
+register_algorithm("tp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"})(TP)

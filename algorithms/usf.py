@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from bioplaus_bench.algorithms.fa import Conv2dFA, LinearFA, swap_layers
+from bioplaus_bench.algorithms.fa import swap_layers
 from torch import nn
 
 from bioplaus_bench.registry import register_algorithm
@@ -29,21 +29,14 @@ class USF(RuleBase):
 
     def __init__(self, model: nn.Module, cfg: Config, task, epochs: int) -> None:
         super().__init__(model, cfg, task, epochs)
-        swap_layers(model, self.initial_feedback)
-        self.layers = [m for m in model.modules() if isinstance(m, LinearFA | Conv2dFA)]
-        self.scales = [m.weight.detach().std() for m in self.layers]
+        self.layers = swap_layers(model, lambda w: w.std() * torch.sign(w))
+        self.scales = [m.weight.detach().std() for m in self.layers]  # s_l: std of W_l at initialisation
         self.opt = self.add_optimizer(model.parameters(), cfg)
 
-    def initial_feedback(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight.std() * torch.sign(weight)
-
-    @torch.no_grad()
-    def refresh_feedback(self) -> None:
-        for m, s in zip(self.layers, self.scales, strict=True):
-            m.feedback.copy_(s * torch.sign(m.weight))
-
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.refresh_feedback()  # RULE: B_l = s_l sign(W_l) at the current weights, then FA's backward
+        with torch.no_grad():  # RULE: B_l = s_l sign(W_l) at the current weights, then FA's backward
+            for m, s in zip(self.layers, self.scales, strict=True):
+                m.feedback.copy_(s * torch.sign(m.weight))
         return self.autograd_step(x, y, self.opt)
 
     def extra_state(self) -> dict:

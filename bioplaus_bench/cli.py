@@ -29,6 +29,66 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
 
 
+def options_from(cls: type, names: tuple[str, ...], into: str, rename: dict[str, str] | None = None):
+    """Give a command one option per field ``names`` of the dataclass ``cls`` (help: the field's comment; shown
+    default: the dataclass's). The command receives the options given on the command line as the dict ``into``;
+    a field left out keeps the dataclass's default, or the study's or paper's value."""
+    import functools
+    import inspect
+    import typing
+
+    from bioplaus_bench.config import field_docs
+
+    docs = {name: (default, meaning) for name, _tp, default, meaning in field_docs(cls)}
+    hints = typing.get_type_hints(cls)
+
+    def decorate(fn):
+        sig = inspect.signature(fn)
+        added, types = [], {}
+        for name in names:
+            base = next((a for a in typing.get_args(hints[name]) if a is not type(None)), hints[name])
+            default, meaning = docs[name]
+            flag = "--" + (rename or {}).get(name, name).replace("_", "-")
+            decls = [f"{flag}/--no-{flag[2:]}"] if base is bool else [flag]
+            types[f"{into}_{name}"] = base | None  # prefixed: a command may have an argument of the same name
+            added.append(inspect.Parameter(f"{into}_{name}", inspect.Parameter.KEYWORD_ONLY, annotation=base | None,
+                                           default=typer.Option(None, *decls, help=meaning,
+                                                                show_default=False if default is None
+                                                                else str(default))))
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            given = {name: kwargs.pop(f"{into}_{name}") for name in names}
+            return fn(*args, **kwargs, **{into: {k: v for k, v in given.items() if v is not None}})
+
+        params = [p for p in sig.parameters.values() if p.name != into]
+        wrapper.__signature__ = sig.replace(parameters=params + added)
+        wrapper.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != into} | types
+        return wrapper
+
+    return decorate
+
+
+# Every RunSpec field a user sets is an option of run, grid, sensitivity and paper (algo, task, seed, the rule
+# hyperparameters and --out are declared per command: lists on grids, one value on run)
+RUN_OPTIONS = ("arch", "preset", "epochs", "batch_size", "val_size", "angle_every", "device", "data_dir",
+               "max_batches")
+EXECUTOR_OPTIONS = ("name", "max_parallel", "cpus_per_task", "partition", "timeout_min", "gpus_per_node", "mem_gb",
+                    "wait")
+
+
+def run_options(fn):
+    from bioplaus_bench.harness import RunSpec
+
+    return options_from(RunSpec, RUN_OPTIONS, "run_fields")(fn)
+
+
+def executor_options(fn):
+    from bioplaus_bench.grid import ExecutorOptions
+
+    return options_from(ExecutorOptions, EXECUTOR_OPTIONS, "executor_fields", {"name": "executor"})(fn)
+
+
 @app.command("list")
 def list_cmd() -> None:
     """List the registered learning rules (with presets), tasks and architectures."""
@@ -102,10 +162,6 @@ def show(
         fail(f"unknown rule, task or architecture {name!r}; see `bench list`{registry.suggest(name, every)}")
 
 
-RUN_FLAGS = {"algo", "task", "arch", "preset", "epochs", "batch_size", "seed", "set", "val_size", "angle_every",
-             "device", "data_dir", "out", "force", "verbose"}
-
-
 def _shorthands(args: list[str]) -> dict[str, str]:
     """`--lr 0.1` / `--lr=0.1` on `bench run`: shorthand for `--set lr=0.1` (the rule checks the key)."""
     out, i = {}, 0
@@ -125,24 +181,18 @@ def _shorthands(args: list[str]) -> dict[str, str]:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@run_options
 def run(
     ctx: typer.Context,
     algo: str = typer.Option(..., "--algo", "-a", help="rule name from `bench list`, or package.module:Class"),
     task: str = typer.Option(..., "--task", "-t", help="task name from `bench list`"),
-    arch: str = typer.Option(None, help="architecture (default: the preset's, else the task's)"),
-    preset: str = typer.Option(None, help="named paper configuration of the rule (see `bench list`)"),
-    epochs: int = typer.Option(None, help="epoch budget (default: preset, else task default)"),
-    batch_size: int = typer.Option(None, help="training batch size (default: preset, else task default)"),
     seed: int = typer.Option(0, help="seed for initialisation, shuffling, augmentation and noise"),
     set_: list[str] = typer.Option(None, "--set", help="rule hyperparameter override key=value (repeatable)"),
-    val_size: int = typer.Option(None, help="training samples held out for validation (0: none)"),
-    angle_every: int = typer.Option(0, help="measure the angle to BP every K batches (0: off)"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
     out: Path = typer.Option(Path("runs"), help="folder for the run record (one JSON per run)"),
     force: bool = typer.Option(False, "--force", help="rerun a finished config; its old record is kept beside "
                                "the new one as <run id>.superseded-<time>.json"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+    run_fields: dict = None,
 ) -> None:
     """Train one rule on one task and write its run record (JSON) under --out.
 
@@ -155,10 +205,8 @@ def run(
     _setup_logging(verbose)
     resolved = None
     try:
-        spec = RunSpec(algo=algo, task=task, arch=arch, preset=preset, epochs=epochs, batch_size=batch_size,
-                       seed=seed, overrides={**cfgmod.parse_set(set_), **_shorthands(ctx.args)}, val_size=val_size,
-                       angle_every=angle_every, device=device, data_dir=str(data_dir) if data_dir else None,
-                       out=str(out), checkpoint=True)
+        spec = RunSpec(algo=algo, task=task, seed=seed, overrides={**cfgmod.parse_set(set_), **_shorthands(ctx.args)},
+                       out=str(out), checkpoint=True, **run_fields)
         resolved = resolve(spec)
         rec = train(spec, resolved, force=force)
     except (registry.RegistryError, DataError, RunLocked) as exc:
@@ -225,24 +273,23 @@ SHIBUYA_GRID = "--grid lr=0.1,0.2,0.4,0.8,1,2,4,8 --grid beta=0.001,0.002,0.004,
 
 
 @app.command()
+@run_options
+@executor_options
 def sensitivity(
     algo: str = typer.Option(..., "--algo", "-a", help="rule name"),
     task: str = typer.Option(..., "--task", "-t", help="task name"),
     grid: list[str] = typer.Option(..., "--grid", help="axis as key=v1,v2,... (one or two axes); Shibuya et al. "
                                    f"2023 varied the learning rate and the target step size: {SHIBUYA_GRID}"),
     seeds: str = typer.Option("0", help="comma-separated seeds per grid point"),
-    epochs: int = typer.Option(None, help="epochs per run (default: the task's)"),
-    arch: str = typer.Option(None, help="architecture"),
     set_: list[str] = typer.Option(None, "--set", help="fixed hyperparameter key=value (repeatable)"),
-    executor: str = typer.Option("local", help="local | slurm | debug (see `bench grid --help`)"),
-    max_parallel: int = typer.Option(1, help="points running at once"),
-    data_dir: Path = typer.Option(None, help="data root"),
     out: Path = typer.Option(Path("runs/sensitivity"), help="folder for run records, report and figure"),
+    run_fields: dict = None,
+    executor_fields: dict = None,
 ) -> None:
-    """Train a rule over a hyperparameter grid and report how sensitive it is. The grid runs like `bench grid`
-    (finished points skipped, checkpoints, `bench status --out`). The best point is chosen on validation
-    accuracy and its test accuracy reported; spread and the fraction of points within 1 point of the best are
-    over validation accuracy; the figure shows mean test accuracy."""
+    """Train a rule over a hyperparameter grid and report how sensitive it is. It is a grid (`bench grid`:
+    same executors, finished points skipped, checkpoints, `bench status --out`) plus a report: the best point is
+    chosen on validation accuracy and its test accuracy reported; spread and the fraction of points within 1
+    point of the best are over validation accuracy; the heatmap shows mean test accuracy."""
     from bioplaus_bench import config as cfgmod
     from bioplaus_bench import grid as gridmod
     from bioplaus_bench.report import load_records, sensitivity_report
@@ -254,19 +301,46 @@ def sensitivity(
             raise registry.RegistryError(f"give one or two --grid axes, got {len(axes)}")
         if registry.get_task(task).loss != "ce":
             raise registry.RegistryError(f"sensitivity scores accuracy points; task {task!r} is a regression task")
-        study = gridmod.Study(algos=[algo], tasks=[task], seeds=[int(x) for x in _csv(seeds)], grid=axes,
-                              set=cfgmod.parse_set(set_), arch=arch, epochs=epochs,
-                              data_dir=str(data_dir) if data_dir else None, out=str(out))
-        opts = gridmod.ExecutorOptions(name=executor, max_parallel=max_parallel)
-        points, todo = gridmod.plan(study.specs())  # every point is validated before any training
-        gridmod.execute(points, todo, opts)
-    except (registry.RegistryError, ValueError, gridmod.GridLocked) as exc:
+        study = gridmod.Study(algos=[algo], tasks=[task], seeds=_ints(seeds, "seeds"), grid=axes,
+                              run={**run_fields, "overrides": cfgmod.parse_set(set_), "out": str(out)})
+        points, failed = _execute_grid(study, gridmod.ExecutorOptions(**executor_fields))
+    except (registry.RegistryError, ValueError, DataError, gridmod.GridLocked) as exc:
         fail(str(exc))
     text, figs = sensitivity_report(load_records(out), {r.path.stem for r in points}, list(axes), out,
                                     f"sensitivity_{algo}_{task}")
     typer.echo(text)
     for p in figs:
         typer.echo(str(p))
+    if failed:
+        fail(failed)
+
+
+def _ints(value: str | None, what: str) -> list[int]:
+    try:
+        return [int(x) for x in _csv(value)]
+    except ValueError:
+        raise registry.RegistryError(f"bad {what} {value!r}; accepted: comma-separated integers") from None
+
+
+def _execute_grid(study, opts) -> tuple[list, str]:
+    """Plan (every point resolved before any work), say what runs, execute, print the status table. Returns the
+    points and, when points failed, the error line to end with (after the report)."""
+    from bioplaus_bench import grid as gridmod
+
+    points, todo = gridmod.plan(study.specs())
+    typer.echo(f"{len(points)} grid points in {study.out}: {len(points) - len(todo)} finished, {len(todo)} to run "
+               f"({opts.name} executor)")
+    try:
+        result = gridmod.execute(points, todo, opts)
+    except gridmod.GridLocked:
+        raise
+    except Exception as exc:  # e.g. no SLURM on this machine
+        raise registry.RegistryError(f"{opts.name} executor failed: {type(exc).__name__}: "
+                                     f"{str(exc).strip().splitlines()[-1:]}") from None
+    _print_status(study.out)
+    failed = [k for k, v in result.items() if v == "failed"]
+    return points, (f"{len(failed)} of {len(result)} grid points failed: {', '.join(failed)} "
+                    f"(see `bench status --out {study.out}`; re-run to retry them)" if failed else "")
 
 
 def _csv(value: str | None) -> list[str]:
@@ -274,6 +348,8 @@ def _csv(value: str | None) -> list[str]:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@run_options
+@executor_options
 def grid(
     ctx: typer.Context,
     algo: str = typer.Option(None, "--algo", "-a", help="comma-separated rules, e.g. bp,fa"),
@@ -282,28 +358,15 @@ def grid(
     grid_: list[str] = typer.Option(None, "--grid", help="hyperparameter axis key=v1,v2,... (repeatable; "
                                     "the grid is their product)"),
     set_: list[str] = typer.Option(None, "--set", help="fixed hyperparameter key=value (repeatable)"),
-    study: Path = typer.Option(None, help="study file (TOML) defining the grid; flags given here override it"),
-    arch: str = typer.Option(None, help="architecture for every point"),
-    preset: str = typer.Option(None, help="rule preset for every point"),
-    epochs: int = typer.Option(None, help="epochs per point"),
-    batch_size: int = typer.Option(None, help="batch size per point"),
-    executor: str = typer.Option(None, help="local (this machine, --max-parallel at once) | slurm (one job "
-                                 "array through submitit) | debug (in this process) [default: local]"),
-    partition: str = typer.Option(None, help="SLURM partition [default: the cluster's default]"),
-    timeout_min: int = typer.Option(None, help="SLURM time limit per job, minutes; a timed-out job is requeued "
-                                    "and resumes from its last epoch checkpoint [default: 60]"),
-    cpus_per_task: int = typer.Option(None, help="CPU threads per point [default: local: cores/max-parallel, "
-                                      "slurm: 1]"),
-    gpus_per_node: int = typer.Option(None, help="GPUs per SLURM job [default: 0]"),
-    mem_gb: float = typer.Option(None, help="memory per SLURM job in GB [default: the cluster's DefMemPerCPU]"),
-    max_parallel: int = typer.Option(None, help="points running at once [default: 1]"),
-    no_wait: bool = typer.Option(False, "--no-wait", help="slurm: return after submitting (see `bench status`)"),
-    data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
+    study: Path = typer.Option(None, help="study file (TOML) defining the grid; options given here override it"),
     out: Path = typer.Option(None, help="folder of the grid's records and checkpoints [default: runs/grid]"),
+    run_fields: dict = None,
+    executor_fields: dict = None,
 ) -> None:
     """Run a grid of rules x tasks x seeds x hyperparameter axes. One record per point, named by the hash of
     its config: re-running skips finished points and resumes failed or killed ones from their checkpoint.
-    A fixed hyperparameter can also be given as --key value (shorthand for --set key=value)."""
+    Every run option (--epochs, --device, --angle-every, ...) applies to every point; a fixed hyperparameter
+    can also be given as --key value (shorthand for --set key=value)."""
     from bioplaus_bench import config as cfgmod
     from bioplaus_bench import grid as gridmod
 
@@ -315,44 +378,25 @@ def grid(
             st, ex = gridmod.Study(algos=[], tasks=[]), {}
         else:
             raise registry.RegistryError("give --algo and --task (comma-separated lists), or --study FILE")
-        flags = {"algos": _csv(algo), "tasks": _csv(task), "seeds": [int(x) for x in _csv(seeds)],
-                 "grid": {k: _csv(v) for k, v in cfgmod.parse_set(grid_).items()},
-                 "set": {**cfgmod.parse_set(set_), **_shorthands(ctx.args)},
-                 "arch": arch, "preset": preset, "epochs": epochs, "batch_size": batch_size,
-                 "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None}
-        for key, value in flags.items():
+        for key, value in (("algos", _csv(algo)), ("tasks", _csv(task)), ("seeds", _ints(seeds, "seeds")),
+                           ("grid", {k: _csv(v) for k, v in cfgmod.parse_set(grid_).items()})):
             if value:
                 setattr(st, key, value)
+        overrides = {**st.run.get("overrides", {}), **cfgmod.parse_set(set_), **_shorthands(ctx.args)}
+        st.run = {**st.run, **run_fields, "overrides": overrides, **({"out": str(out)} if out else {})}
         if not st.algos or not st.tasks:
             raise registry.RegistryError("the grid needs at least one rule (--algo) and one task (--task)")
-        eflags = {"name": executor, "partition": partition, "timeout_min": timeout_min,
-                  "cpus_per_task": cpus_per_task, "gpus_per_node": gpus_per_node, "mem_gb": mem_gb,
-                  "max_parallel": max_parallel}
-        ex.update({k: v for k, v in eflags.items() if v is not None})
-        if no_wait:
-            ex["wait"] = False
-        opts = gridmod.ExecutorOptions(**ex)
-        points, todo = gridmod.plan(st.specs())
-    except (registry.RegistryError, ValueError) as exc:
+        opts = gridmod.ExecutorOptions(**{**ex, **executor_fields})
+        _, failed = _execute_grid(st, opts)
+    except (registry.RegistryError, ValueError, DataError, gridmod.GridLocked) as exc:
         fail(str(exc))
-    typer.echo(f"{len(points)} grid points in {st.out}: {len(points) - len(todo)} finished, {len(todo)} to run "
-               f"({opts.name} executor)")
-    try:
-        result = gridmod.execute(points, todo, opts)
-    except gridmod.GridLocked as exc:
-        fail(str(exc))
-    except Exception as exc:  # e.g. no SLURM on this machine
-        fail(f"{opts.name} executor failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}")
-    _print_status(st.out)
     if study is not None and st.report:
         from bioplaus_bench.report import write_study_report
 
         for p in write_study_report(st, study):
             typer.echo(str(p))
-    failed = [k for k, v in result.items() if v == "failed"]
     if failed:
-        fail(f"{len(failed)} of {len(result)} grid points failed: {', '.join(failed)} "
-             "(see `bench status`; re-run the grid to retry them)")
+        fail(failed)
 
 
 def _print_status(out: str | Path) -> dict[str, int]:
@@ -385,32 +429,31 @@ def status_cmd(
 
 
 @app.command()
+@run_options
+@executor_options
 def paper(
     name: str = typer.Argument(..., help="`list`, or a study: lillicrap2016 | shibuya2023 | ernoult2022"),
     budget: str = typer.Option("smoke", help="smoke (every cell, tiny budget, minutes; CIFAR/ImageNet32 on "
                                "generated stand-ins) | full (the paper's epochs and seeds; meant for a cluster)"),
-    executor: str = typer.Option("local", help="local | slurm | debug (see `bench grid --help`)"),
-    max_parallel: int = typer.Option(1, help="cells running at once"),
-    cpus_per_task: int = typer.Option(None, help="CPU threads per cell"),
-    partition: str = typer.Option(None, help="SLURM partition"),
-    timeout_min: int = typer.Option(60, help="SLURM time limit per job (timeouts requeue and resume)"),
-    gpus_per_node: int = typer.Option(0, help="GPUs per SLURM job"),
-    mem_gb: float = typer.Option(None, help="memory per SLURM job in GB"),
     row: list[str] = typer.Option(None, "--row", help="run only cells of this table row, e.g. 'BP (0.5M)' "
                                   "(repeatable; the table still lists every cell)"),
     col: list[str] = typer.Option(None, "--col", help="run only cells of this column, e.g. MNIST (repeatable)"),
     render_only: bool = typer.Option(False, "--render-only", help="only rebuild the table and figures from the "
                                      "records already there"),
-    data_dir: Path = typer.Option(None, help="data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)"),
     out: Path = typer.Option(None, help="study folder [default: results/papers/<name>]"),
+    run_fields: dict = None,
+    executor_fields: dict = None,
 ) -> None:
     """Regenerate a paper's table (published beside measured, with the difference; markdown and LaTeX) and its
-    figures. Every cell is a grid point: finished cells are skipped, failed ones rerun."""
+    figures. Every cell is a grid point: finished cells are skipped, failed ones rerun. A run option given here
+    (--device, --angle-every, ...) applies to every cell; it changes the cells' records, so give it again with
+    --render-only."""
     from bioplaus_bench import grid as gridmod
     from bioplaus_bench import papers
 
     _setup_logging(False)
     if name == "list":
+        papers.load_all()
         for p in papers.PAPERS.values():
             n = sum(c.runnable for c in p.cells)
             typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget)")
@@ -418,11 +461,8 @@ def paper(
     try:
         registry.load_all()
         study = papers.get_paper(name)
-        opts = gridmod.ExecutorOptions(name=executor, partition=partition, timeout_min=timeout_min,
-                                       cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node, mem_gb=mem_gb,
-                                       max_parallel=max_parallel)
         folder = out or Path("results") / "papers" / name
-        df, paths, result = papers.run(study, budget, folder, str(data_dir) if data_dir else None, opts,
+        df, paths, result = papers.run(study, budget, folder, gridmod.ExecutorOptions(**executor_fields), run_fields,
                                        render_only, tuple(row or ()), tuple(col or ()))
     except (registry.RegistryError, ValueError, DataError, gridmod.GridLocked) as exc:
         fail(str(exc))

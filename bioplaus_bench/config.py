@@ -132,6 +132,11 @@ def field_docs(config_cls: type) -> list[tuple[str, str, Any, str]]:
     for f in dataclasses.fields(config_cls):
         tp = hints[f.name]
         name = getattr(tp, "__name__", None) if typing.get_origin(tp) is None else None
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:  # a required field
+            default = None
         out.append((f.name, name or str(tp).replace("typing.", ""), default, comments.get(f.name, "")))
     return out

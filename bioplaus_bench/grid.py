@@ -47,12 +47,12 @@ MANIFEST = "grid.json"
 
 @dataclass
 class ExecutorOptions:
-    name: str = "local"  # local | slurm | debug
-    partition: str | None = None  # SLURM partition (None: the cluster's default)
-    timeout_min: int = 60  # SLURM time limit per job; on timeout the job is requeued and resumes
-    cpus_per_task: int | None = None  # torch threads per point (None: local = cores / max_parallel, slurm = 1)
-    gpus_per_node: int = 0
-    mem_gb: float | None = None  # SLURM memory per job (None: the cluster's DefMemPerCPU)
+    name: str = "local"  # local (this machine) | slurm (one job array through submitit) | debug (in this process)
+    partition: str | None = None  # SLURM partition (default: the cluster's)
+    timeout_min: int = 60  # SLURM time limit per job, minutes; a timed-out job is requeued and resumes
+    cpus_per_task: int | None = None  # CPU threads per point (default: local = cores / max parallel, slurm = 1)
+    gpus_per_node: int = 0  # GPUs per SLURM job
+    mem_gb: float | None = None  # memory per SLURM job in GB (default: the cluster's DefMemPerCPU)
     max_parallel: int = 1  # points running at once (local) / the job array's parallelism (slurm)
     wait: bool = True  # slurm: wait for the array to finish (local and debug always wait)
 
@@ -63,46 +63,47 @@ class ExecutorOptions:
             raise RegistryError(f"max_parallel must be >= 1, got {self.max_parallel}")
 
 
+# RunSpec fields a study fixes for every point (algo, task and seed vary per point; its [set] table is `overrides`)
+STUDY_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec)
+                         if f.name not in ("algo", "task", "seed", "overrides", "checkpoint", "progress"))
+
+
 @dataclass
 class Study:
-    """A grid: algos x tasks x seeds x the product of the ``grid`` axes, with fixed ``set`` overrides."""
+    """A grid: one run description (``run``: RunSpec fields shared by every point) times algos x tasks x seeds x
+    the product of the ``grid`` axes."""
 
     algos: list[str]
     tasks: list[str]
     seeds: list[int] = field(default_factory=lambda: [0])
     grid: dict[str, list[str]] = field(default_factory=dict)  # hyperparameter axes
-    set: dict[str, str] = field(default_factory=dict)  # fixed hyperparameter overrides
-    arch: str | None = None
-    preset: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    val_size: int | None = None
-    angle_every: int = 0
-    data_dir: str | None = None
-    out: str = "runs/grid"
+    run: dict[str, Any] = field(default_factory=dict)  # RunSpec fields for every point; "overrides" = [set]
     name: str = "grid"
     # outputs written beside the study file after the grid: leaderboard = ["md", "csv", "latex"], figures = true
     report: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def out(self) -> str:
+        return self.run.get("out", "runs/grid")
+
     def specs(self) -> list[RunSpec]:
         axes = list(self.grid)
+        fixed = {"out": self.out, **{k: v for k, v in self.run.items() if k != "overrides"}}
         out = []
         for algo, task, point, seed in itertools.product(self.algos, self.tasks,
                                                          itertools.product(*self.grid.values()), self.seeds):
-            out.append(RunSpec(algo=algo, task=task, arch=self.arch, preset=self.preset, epochs=self.epochs,
-                               batch_size=self.batch_size, seed=int(seed),
-                               overrides={**self.set, **{k: str(v) for k, v in zip(axes, point, strict=True)}},
-                               val_size=self.val_size, angle_every=self.angle_every, data_dir=self.data_dir,
-                               out=self.out))
+            over = {**self.run.get("overrides", {}), **{k: str(v) for k, v in zip(axes, point, strict=True)}}
+            out.append(RunSpec(algo=algo, task=task, seed=int(seed), overrides=over, **fixed))
         return out
 
 
-STUDY_KEYS = {f.name for f in dataclasses.fields(Study)} | {"executor"}
+STUDY_KEYS = {"algos", "tasks", "seeds", "grid", "name", "report", "set", "executor", *STUDY_RUN_FIELDS}
 
 
 def load_study(path: str | os.PathLike) -> tuple[Study, dict[str, Any]]:
-    """Read a study TOML file: the Study fields at top level, ``[grid]``, ``[set]`` and ``[executor]`` tables.
-    Returns the study and the executor table (CLI flags override it)."""
+    """Read a study TOML file: ``algos``, ``tasks``, ``seeds``, ``name`` and any RunSpec field (``arch``,
+    ``epochs``, ``device``, ...) at top level, and the ``[grid]``, ``[set]``, ``[report]`` and ``[executor]``
+    tables. Returns the study and the executor table (CLI flags override it)."""
     p = Path(path)
     raw = read_toml(p, "study file")
     bad = sorted(set(raw) - STUDY_KEYS)
@@ -118,16 +119,19 @@ def load_study(path: str | os.PathLike) -> tuple[Study, dict[str, Any]]:
     for key, one in (("algos", str), ("tasks", str), ("seeds", int)):  # a single value stands for a list of one
         if isinstance(raw.get(key), one) and not isinstance(raw[key], bool):
             raw[key] = [raw[key]]
-    _check_types(raw, p)
+    _check_types({k: v for k, v in raw.items() if k not in STUDY_RUN_FIELDS}, p, Study)
+    _check_types({k: v for k, v in raw.items() if k in STUDY_RUN_FIELDS}, p, RunSpec)
     _check_types(executor, p, ExecutorOptions, "[executor] ")
     from bioplaus_bench.report import REPORT_KEYS
 
     bad = sorted(set(raw.get("report", {})) - set(REPORT_KEYS))
     if bad:
         raise RegistryError(f"unknown [report] key(s) {', '.join(bad)} in {p}; accepted: {', '.join(REPORT_KEYS)}")
+    run = {k: raw.pop(k) for k in STUDY_RUN_FIELDS if k in raw}
+    run["overrides"] = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                        for k, v in raw.pop("set", {}).items()}
     raw["grid"] = {k: [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in raw.get("grid", {}).items()}
-    raw["set"] = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw.get("set", {}).items()}
-    return Study(**raw), executor
+    return Study(run=run, **raw), executor
 
 
 _SCALAR = (str, int, float, bool)
@@ -135,7 +139,7 @@ _SCALAR = (str, int, float, bool)
 
 def _check_types(raw: dict[str, Any], path: Path, cls: type | None = None, where: str = "") -> None:
     """Each study-file value against its field's type, before anything runs: one line naming the key."""
-    hints = {f.name: str(f.type) for f in dataclasses.fields(cls or Study)}
+    hints = {f.name: str(f.type) for f in dataclasses.fields(cls or Study)} | {"set": "dict"}
     for key, value in raw.items():
         tp = hints.get(key, "")
         if tp.startswith("list[str]"):

@@ -58,21 +58,24 @@ class RunLocked(RuntimeError):
 
 @dataclass
 class RunSpec:
-    """Everything a run needs; unset fields fall back to the preset, then the task's defaults."""
+    """One run: the only place run-level fields and their defaults live. ``bench run``, ``grid``,
+    ``sensitivity`` and ``paper`` build their options from these fields (``cli.run_options``), a study is one
+    of these plus axes and seeds (``grid.Study``), a paper cell one plus its published value. Unset fields fall
+    back to the rule's preset, then to the task's defaults."""
 
-    algo: str
-    task: str
-    arch: str | None = None
-    preset: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    overrides: dict[str, str] = field(default_factory=dict)  # --set key=value (rule hyperparameters)
-    val_size: int | None = None
+    algo: str  # rule name from `bench list`, or package.module:Class
+    task: str  # task name from `bench list`
+    arch: str | None = None  # architecture (default: the preset's, else the task's)
+    preset: str | None = None  # named paper configuration of the rule (`bench show RULE` lists them)
+    epochs: int | None = None  # epoch budget (default: the preset's, else the task's)
+    batch_size: int | None = None  # training batch size (default: the preset's, else the task's)
+    seed: int = 0  # seed for initialisation, shuffling, augmentation and noise
+    overrides: dict[str, str] = field(default_factory=dict)  # rule hyperparameters, --set key=value
+    val_size: int | None = None  # training samples held out for validation, 0 = none (default: the task's)
     angle_every: int = 0  # measure the angle to BP every K training batches; 0 = off
-    device: str = "auto"
-    data_dir: str | None = None
-    out: str = "runs"
+    device: str = "auto"  # auto | cpu | cuda
+    data_dir: str | None = None  # data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)
+    out: str = "runs"  # folder for the run record (one JSON per run)
     max_batches: int | None = None  # train on at most this many batches per epoch (smoke budgets)
     checkpoint: bool = False  # save a resumable checkpoint after every epoch (grids turn it on)
     progress: bool | None = None  # progress bar; None = only on a terminal

@@ -2,31 +2,17 @@
 
 A network is an ``nn.Sequential`` of *blocks*; a block is what the target-propagation papers call a layer
 (Linear+tanh; conv+ELU+maxpool; flatten+Linear). Rules see the same blocks: BP trains through them,
-FA/DFA swap their Linear/Conv2d, TP-family rules give each block a target and a feedback map.
+FA/DFA swap their Linear/Conv2d, TP-family rules give each block a target and a feedback map (they read the
+max-pooling indices themselves, targetprop.run_block: no layer keeps state between calls).
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
 from bioplaus_bench.registry import register_arch
-
-
-class MaxPoolIdx(nn.MaxPool2d):
-    """Max-pooling that keeps the indices of its last forward pass, read by its feedback MaxUnpool2d."""
-
-    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:
-        super().__init__(kernel_size, stride, padding, return_indices=True)
-        self.indices: torch.Tensor | None = None
-        self.in_size: torch.Size | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        y, self.indices = super().forward(x)
-        self.in_size = x.shape
-        return y
 
 
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.Tanh, bias: bool = False) -> nn.Sequential:
@@ -79,8 +65,8 @@ def lenet(input_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
     side = lambda s: (s + 2 - 3) // 2 + 1  # noqa: E731 - maxpool(3, stride 2, pad 1)
     flat = 64 * side(side(h)) * side(side(w))
     return nn.Sequential(
-        nn.Sequential(nn.Conv2d(c, 32, 5, padding=2), nn.ELU(), MaxPoolIdx(3, 2, 1)),
-        nn.Sequential(nn.Conv2d(32, 64, 5, padding=2), nn.ELU(), MaxPoolIdx(3, 2, 1)),
+        nn.Sequential(nn.Conv2d(c, 32, 5, padding=2), nn.ELU(), nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(nn.Conv2d(32, 64, 5, padding=2), nn.ELU(), nn.MaxPool2d(3, 2, 1)),
         nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ELU()),
         nn.Sequential(nn.Linear(512, num_classes)),
     )
@@ -94,7 +80,7 @@ def vgg6(input_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
         raise ValueError(f"vgg6 needs 32x32 inputs, got {h}x{w}; use lenet or an MLP for this task")
     blocks: list[nn.Module] = []
     for cin, cout in zip((c, 128, 128, 256, 256), (128, 128, 256, 256, 512), strict=True):
-        blocks.append(nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ELU(), MaxPoolIdx(2, 2)))
+        blocks.append(nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ELU(), nn.MaxPool2d(2, 2)))
     blocks.append(nn.Sequential(nn.Flatten(), nn.Linear(512, num_classes)))
     return nn.Sequential(*blocks)
 

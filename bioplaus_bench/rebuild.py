@@ -156,7 +156,7 @@ def execute(steps: list[Step], refresh_stale: bool = False) -> None:
                 write_study_report(study, Path(step.study))
         elif step.paper:
             opts = gridmod.ExecutorOptions(max_parallel=step.max_parallel)
-            papers.run(papers.get_paper(step.paper), step.budget, Path("results/papers") / step.paper, None, opts,
+            papers.run(papers.get_paper(step.paper), step.budget, Path("results/papers") / step.paper, opts,
                        rows=tuple(step.rows), cols=tuple(step.cols))
         elif step.command:
             res = subprocess.run([sys.executable, *shlex.split(step.command)[1:]] if step.command.startswith(

@@ -36,6 +36,9 @@ class AlgorithmEntry:
     description: str = ""
     # Architectures the rule cannot train (e.g. a rule defined only for MLPs); checked before a run.
     supports: Callable[[str], bool] | None = None
+    # Hyperparameters that make a step cheap for smoke budgets (e.g. one feedback iteration); applied on top of
+    # a cell's settings by `bench paper --budget smoke`, never by a real run
+    smoke: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,15 +81,17 @@ def register_algorithm(
     presets: dict[str, dict[str, Any]] | None = None,
     description: str | None = None,
     supports: Callable[[str], bool] | None = None,
+    smoke: dict[str, Any] | None = None,
 ) -> Callable[[type], type]:
-    """Class decorator: register a learning rule under ``name``. A duplicate name is an error."""
+    """Class decorator: register a learning rule under ``name``. A duplicate name is an error. ``smoke``: the
+    rule's own cheap settings for smoke budgets (keys of its Config)."""
     if not dataclasses.is_dataclass(config):
         raise RegistryError(f"config of algorithm {name!r} must be a dataclass, got {config!r}")
 
     def deco(cls: type) -> type:
-        _add(ALGORITHMS, "algorithm", name,
+        add_entry(ALGORITHMS, "algorithm", name,
              AlgorithmEntry(name, cls, config, dict(presets or {}), description or _first_line(cls),
-                            supports))
+                            supports, dict(smoke or {})))
         return cls
 
     return deco
@@ -94,7 +99,7 @@ def register_algorithm(
 
 def register_task(spec: Any) -> Any:
     """Register a ``TaskSpec`` instance (tasks are data, not classes). A duplicate name is an error."""
-    _add(TASKS, "task", spec.name, spec)
+    add_entry(TASKS, "task", spec.name, spec)
     return spec
 
 
@@ -102,13 +107,14 @@ def register_arch(name: str, description: str | None = None) -> Callable[[Callab
     """Function decorator: register an architecture builder ``(input_shape, num_classes) -> blocks``."""
 
     def deco(fn: Callable) -> Callable:
-        _add(ARCHS, "architecture", name, ArchEntry(name, fn, description or _first_line(fn)))
+        add_entry(ARCHS, "architecture", name, ArchEntry(name, fn, description or _first_line(fn)))
         return fn
 
     return deco
 
 
-def _add(table: dict, kind: str, name: str, entry: Any) -> None:
+def add_entry(table: dict, kind: str, name: str, entry: Any) -> None:
+    """Put ``entry`` under ``name``; a name already taken is an error naming who took it."""
     if name in table:
         old = table[name]
         where = getattr(getattr(old, "cls", None), "__module__", None) or getattr(old, "__module__", "?")

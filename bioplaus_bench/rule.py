@@ -69,6 +69,7 @@ class RuleBase:
         self.optimizers: list[torch.optim.Optimizer] = []
         self.schedulers: list[Any] = []
         self.feedback_seconds = 0.0  # time spent training feedback weights, read by the harness
+        self.feedback_net: nn.Module | None = None  # the rule's own modules (feedback maps), saved in checkpoints
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         return task_loss(self.task.loss, out, y, reduction)
@@ -112,13 +113,12 @@ class RuleBase:
         self.load_extra_state(state.get("extra", {}))
 
     def extra_state(self) -> dict[str, Any]:
-        """Rule-owned state outside the model: by default a ``self.feedback`` module (feedback nets)."""
-        fb = getattr(self, "feedback", None)
-        return {"feedback": fb.state_dict()} if isinstance(fb, nn.Module) else {}
+        """Rule-owned state outside the model and the optimisers: by default ``feedback_net``'s weights."""
+        return {} if self.feedback_net is None else {"feedback": self.feedback_net.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        if "feedback" in state and isinstance(getattr(self, "feedback", None), nn.Module):
-            self.feedback.load_state_dict(state["feedback"])
+        if self.feedback_net is not None:
+            self.feedback_net.load_state_dict(state["feedback"])
 
     def autograd_step(self, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
         """Mean task loss, backward through the network as its layers define it, one optimiser step."""

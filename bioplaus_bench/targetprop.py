@@ -3,14 +3,20 @@
 Notation (Ernoult et al. 2022): s_l = F_l(s_{l-1}) is the output of block l (s_0 = x), G_l maps block l's
 output space back to block l-1's, t_l is the target of s_l, and N is the output block.
 
+Indexing, one convention throughout: ``blocks[i]``, ``feedback[i]`` and ``pools[i]`` all belong to block i
+(0-based); ``s[i]`` is block i's input and ``s[i + 1]`` its output (s[0] = x), and a target list ``t`` is
+indexed like ``s``. ``feedback[i].map`` is G of block i: it maps s[i + 1]'s space back to s[i]'s.
+
 * ``forward_blocks``: s_1..s_N with each block's input detached, so every block learns from its own local
-  loss only.
+  loss only, and each block's max-pooling indices (``pools``), passed explicitly to the unpooling in G.
 * ``output_target``: t_N = s_N - beta * dL_sum/ds_N (the summed task loss, so per sample
   t_N = s_N - beta (softmax(s_N) - onehot)).
 * ``propagate``: t_{l-1} = s_{l-1} + G_l(t_l) - G_l(s_l) (difference correction, DTP) or
   t_{l-1} = G_l(t_l) (plain TP).
 * ``local_forward_step``: one optimiser step on sum_l c * ||s_l - t_l||^2 (summed over units, meaned
   over the batch); c = 1/2 for L-DRL, 1 for FW-DTP.
+* ``build_feedback``: one ``FeedbackLayer`` per block (map, optimiser, iterations, noise), from the
+  rule's per-layer ``fb_*`` settings; ``train_feedback`` trains them on a batch.
 * Feedback maps: ``lee_feedback`` builds G_l(h) = act_{l-1}(V_l h + c_l) (Lee et al. 2015, Meulemans et
   al. 2020, Shibuya et al. 2023) for MLPs; ``invert`` builds Ernoult et al.'s layer-by-layer inverse
   (Linear -> Linear(out, in), Conv2d -> ConvTranspose2d, MaxPool -> MaxUnpool with the forward indices,
@@ -19,23 +25,47 @@ output space back to block l-1's, t_l is the target of s_l, and N is the output 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from bioplaus_bench.nets import MaxPoolIdx
 from bioplaus_bench.rule import task_loss
 
 ACTIVATIONS = (nn.Tanh, nn.ELU, nn.ReLU, nn.Sigmoid, nn.Identity)
 
+Pools = list[torch.Tensor]  # max-pooling indices of one block's forward pass, in the block's order
 
-def forward_blocks(blocks: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
-    """[s_0, s_1, ..., s_N], each s_l = F_l(s_{l-1}.detach()) with F_l's graph kept for its local loss."""
-    s = [x]
+
+def parts_of(block: nn.Module) -> list[nn.Module]:
+    """A block's layers in forward order (a block is a flat nn.Sequential, or one layer)."""
+    return list(block.children()) if isinstance(block, nn.Sequential) else [block]
+
+
+def run_block(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Pools]:
+    """F(x) for one block, and the indices of its max-pooling layers (read by G's unpooling)."""
+    pools: Pools = []
+    for m in parts_of(block):
+        if isinstance(m, nn.MaxPool2d):
+            x, idx = F.max_pool2d(x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
+                                  return_indices=True)
+            pools.append(idx)
+        else:
+            x = m(x)
+    return x, pools
+
+
+def forward_blocks(blocks: Sequence[nn.Module], x: torch.Tensor) -> tuple[list[torch.Tensor], list[Pools]]:
+    """([s_0, s_1, ..., s_N], pools), each s_{i+1} = F_i(s_i.detach()) with F_i's graph kept for its local loss."""
+    s, pools = [x], []
     for block in blocks:
-        s.append(block(s[-1].detach()))
-    return s
+        out, idx = run_block(block, s[-1].detach())
+        s.append(out)
+        pools.append(idx)
+    return s, pools
 
 
 def output_target(loss: str, s_n: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
@@ -45,24 +75,34 @@ def output_target(loss: str, s_n: torch.Tensor, y: torch.Tensor, beta: float) ->
     return (s - beta * g).detach()
 
 
+@dataclass
+class FeedbackLayer:
+    """G of one block and how it learns."""
+
+    map: nn.Module  # G: the block's output space -> its input space, called as map(h, pools)
+    opt: torch.optim.Optimizer | None  # None: G is not trained (block 0, fixed or parameter-free maps)
+    iterations: int  # optimiser steps on the feedback loss per batch
+    noise: float  # sigma of the feedback loss's noise
+
+
 @torch.no_grad()
-def propagate(feedback: Sequence[nn.Module | None], s: Sequence[torch.Tensor], t_n: torch.Tensor,
-              difference: bool = True) -> list[torch.Tensor | None]:
-    """Targets [None, t_1, ..., t_N] from t_N down through the feedback maps (t_0 is never needed)."""
+def propagate(feedback: Sequence[FeedbackLayer], s: Sequence[torch.Tensor], pools: Sequence[Pools],
+              t_n: torch.Tensor, difference: bool = True) -> list[torch.Tensor | None]:
+    """Targets [None, t_1, ..., t_N] (indexed like s) from t_N down through the feedback maps."""
     n = len(s) - 1
     t: list[torch.Tensor | None] = [None] * (n + 1)
     t[n] = t_n
-    for layer in range(n, 1, -1):
-        g = feedback[layer - 1]  # feedback[i] belongs to block i+1 (blocks are 0-indexed in the list)
+    for i in range(n - 1, 0, -1):  # block i's G sends the target of its output, t[i + 1], to its input
+        g = feedback[i].map
         if difference:
-            t[layer - 1] = s[layer - 1].detach() + g(t[layer]) - g(s[layer].detach())
+            t[i] = s[i].detach() + g(t[i + 1], pools[i]) - g(s[i + 1].detach(), pools[i])
         else:
-            t[layer - 1] = g(t[layer])
+            t[i] = g(t[i + 1], pools[i])
     return t
 
 
 def local_forward_step(s: Sequence[torch.Tensor], t: Sequence[torch.Tensor | None],
-                       opt: torch.optim.Optimizer, scale: float = 0.5) -> float:
+                       opt: torch.optim.Optimizer, scale: float = 0.5) -> torch.Tensor:
     """One optimiser step on sum_l scale * ||s_l - t_l||^2 (summed over units, meaned over the batch)."""
     opt.zero_grad(set_to_none=False)
     b = s[-1].shape[0]
@@ -70,7 +110,7 @@ def local_forward_step(s: Sequence[torch.Tensor], t: Sequence[torch.Tensor | Non
                if t_l is not None and s_l.requires_grad)
     loss.backward()
     opt.step()
-    return loss.item()
+    return loss.detach()
 
 
 def per_layer(value: float | int | Sequence, n: int, name: str, minimum: float = 0.0) -> tuple:
@@ -87,13 +127,46 @@ def per_layer(value: float | int | Sequence, n: int, name: str, minimum: float =
     return vals
 
 
+def build_feedback(maps: nn.ModuleList, cfg: Any) -> list[FeedbackLayer]:
+    """One FeedbackLayer per block from the rule's ``fb_iterations``, ``fb_noise``, ``fb_lr`` (one value or one
+    per trainable layer 1..N-1) and ``fb_momentum``: SGD per trainable G; G of block 0 is never trained."""
+    n = len(maps) - 1
+    iters = per_layer(cfg.fb_iterations, n, "fb_iterations", minimum=1)
+    noise = per_layer(cfg.fb_noise, n, "fb_noise")
+    lrs = per_layer(cfg.fb_lr, n, "fb_lr")
+    out = [FeedbackLayer(maps[0], None, 0, 0.0)]
+    for i in range(1, n + 1):
+        params = list(maps[i].parameters())
+        opt = torch.optim.SGD(params, lr=lrs[i - 1], momentum=cfg.fb_momentum) if params else None
+        out.append(FeedbackLayer(maps[i], opt, iters[i - 1], noise[i - 1]))
+    return out
+
+
 def is_mlp(blocks: Sequence[nn.Module]) -> bool:
     return all(not isinstance(m, nn.Conv2d | nn.MaxPool2d) for b in blocks for m in b.modules())
 
 
+class Inverse(nn.Module):
+    """A feedback map G: layers applied in order; an unpooling layer takes the next forward indices, last
+    pooling first (G undoes the block in reverse)."""
+
+    def __init__(self, parts: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, h: torch.Tensor, pools: Pools = ()) -> torch.Tensor:
+        k = len(pools)
+        for part in self.parts:
+            if isinstance(part, Unpool):
+                k -= 1
+                h = part(h, pools[k])
+            else:
+                h = part(h)
+        return h
+
+
 def _activation_of(block: nn.Module) -> nn.Module:
-    mods = list(block.children()) if isinstance(block, nn.Sequential) else [block]
-    last = mods[-1] if mods else nn.Identity()
+    last = parts_of(block)[-1]
     return type(last)() if isinstance(last, ACTIVATIONS) else nn.Identity()
 
 
@@ -103,72 +176,71 @@ def _linear_of(block: nn.Module) -> nn.Linear:
 
 
 def lee_feedback(blocks: Sequence[nn.Module], bias: bool = True) -> nn.ModuleList:
-    """G_l(h) = act_{l-1}(V_l h + c_l) for l = 1..N-1 (list index; block 0 gets an Identity placeholder)."""
-    maps: list[nn.Module] = [nn.Identity()]
+    """G_l(h) = act_{l-1}(V_l h + c_l) for blocks 1..N-1 (block 0 gets an identity placeholder)."""
+    maps: list[nn.Module] = [Inverse([])]
     for i in range(1, len(blocks)):
         lin = _linear_of(blocks[i])
-        maps.append(nn.Sequential(nn.Linear(lin.out_features, lin.in_features, bias=bias),
-                                  _activation_of(blocks[i - 1])))
+        maps.append(Inverse([nn.Linear(lin.out_features, lin.in_features, bias=bias),
+                             _activation_of(blocks[i - 1])]))
     return nn.ModuleList(maps).to(lin.weight.device)
 
 
 class Unpool(nn.Module):
-    """MaxUnpool2d that reads the indices of its paired forward MaxPoolIdx (passed explicitly, per layer)."""
+    """MaxUnpool2d back to the forward input's size, with the forward pass's indices given to each call."""
 
-    def __init__(self, pool: MaxPoolIdx) -> None:
+    def __init__(self, pool: nn.MaxPool2d, in_size: tuple[int, int]) -> None:
         super().__init__()
         self.unpool = nn.MaxUnpool2d(pool.kernel_size, pool.stride, pool.padding)
-        self.pool = [pool]  # a list, so the forward module is not registered as a child
+        self.in_size = in_size
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        pool = self.pool[0]
-        idx = pool.indices
-        if idx is None or idx.shape[1:] != y.shape[1:] or y.shape[0] % idx.shape[0]:
+    def forward(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if idx.shape[1:] != y.shape[1:] or y.shape[0] % idx.shape[0]:
             raise RuntimeError("Unpool needs the indices of a forward pass on a batch of the same shape")
         if y.shape[0] != idx.shape[0]:  # several evaluations stacked on the batch axis share the indices
             idx = idx.repeat(y.shape[0] // idx.shape[0], 1, 1, 1)
-        return self.unpool(y, idx, output_size=pool.in_size[-2:])
+        return self.unpool(y, idx, output_size=self.in_size)
 
 
 class Unflatten(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
-        self.shape: tuple[int, ...] | None = None
+        self.shape = shape
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y.view(y.shape[0], *self.shape)
 
 
-def invert(module: nn.Module, example: torch.Tensor) -> nn.Module:
-    """Ernoult et al.'s inverse of a block, built from a forward pass on ``example`` (for shapes)."""
-    if isinstance(module, nn.Sequential):
-        parts, h = [], example
-        for child in module.children():
-            parts.append(invert(child, h))
-            h = child(h)
-        return nn.Sequential(*reversed(parts))
-    if isinstance(module, nn.Linear):
-        return nn.Linear(module.out_features, module.in_features, bias=module.bias is not None)
-    if isinstance(module, nn.Conv2d):
-        out = module(example)
+def invert_layer(layer: nn.Module, example: torch.Tensor) -> nn.Module:
+    """Ernoult et al.'s inverse of one layer, given an example input (for shapes)."""
+    if isinstance(layer, nn.Linear):
+        return nn.Linear(layer.out_features, layer.in_features, bias=layer.bias is not None)
+    if isinstance(layer, nn.Conv2d):
+        out = layer(example)
         # output_padding recovers the input size lost to the stride
         op = tuple(int(e - ((o - 1) * s - 2 * p + k)) for e, o, s, p, k in zip(
-            example.shape[-2:], out.shape[-2:], module.stride, module.padding, module.kernel_size, strict=True))
-        return nn.ConvTranspose2d(module.out_channels, module.in_channels, module.kernel_size, module.stride,
-                                  module.padding, output_padding=op, bias=module.bias is not None)
-    if isinstance(module, MaxPoolIdx):
-        return Unpool(module)
-    if isinstance(module, nn.Flatten):
-        u = Unflatten()
-        u.shape = tuple(example.shape[1:])
-        return u
-    if isinstance(module, ACTIVATIONS):
-        return type(module)()
-    raise TypeError(f"cannot invert {type(module).__name__}")
+            example.shape[-2:], out.shape[-2:], layer.stride, layer.padding, layer.kernel_size, strict=True))
+        return nn.ConvTranspose2d(layer.out_channels, layer.in_channels, layer.kernel_size, layer.stride,
+                                  layer.padding, output_padding=op, bias=layer.bias is not None)
+    if isinstance(layer, nn.MaxPool2d):
+        return Unpool(layer, tuple(example.shape[-2:]))
+    if isinstance(layer, nn.Flatten):
+        return Unflatten(tuple(example.shape[1:]))
+    if isinstance(layer, ACTIVATIONS):
+        return type(layer)()
+    raise TypeError(f"cannot invert {type(layer).__name__}")
+
+
+def invert(block: nn.Module, example: torch.Tensor) -> Inverse:
+    """G of a block: its layers inverted one by one (shapes from a forward pass on ``example``), reversed."""
+    parts, h = [], example
+    for layer in parts_of(block):
+        parts.append(invert_layer(layer, h))
+        h = layer(h)
+    return Inverse(list(reversed(parts)))
 
 
 def inverse_feedback(blocks: Sequence[nn.Module], input_shape: tuple[int, ...]) -> nn.ModuleList:
-    """Ernoult-style G_l for every block (G_0 is built too but never trained or used for targets)."""
+    """Ernoult-style G for every block (G of block 0 is built too but never trained or used for targets)."""
     dev = next(blocks[0].parameters()).device
     h = torch.zeros(2, *input_shape, device=dev)
     maps = []
@@ -184,50 +256,21 @@ def make_feedback(blocks: Sequence[nn.Module], input_shape: tuple[int, ...], bia
     return lee_feedback(blocks, bias) if is_mlp(blocks) else inverse_feedback(blocks, input_shape)
 
 
-def attach_feedback(rule, feedback: nn.ModuleList, cfg) -> None:
-    """Store G_l, the per-layer iterations/noise lists and one optimiser per trainable G_l on ``rule``."""
-    n = len(rule.blocks) - 1
-    rule.feedback = feedback
-    rule.iters = per_layer(cfg.fb_iterations, n, "fb_iterations", minimum=1)
-    rule.noise = per_layer(cfg.fb_noise, n, "fb_noise")
-    rule.fb_opts = feedback_optimizers(feedback, per_layer(cfg.fb_lr, n, "fb_lr"), cfg.fb_momentum)
-    rule.optimizers += [o for o in rule.fb_opts if o is not None]
+FeedbackLoss = Callable[[int, list[torch.Tensor], list[Pools]], torch.Tensor]
 
 
-def feedback_optimizers(feedback: nn.ModuleList, lrs: Sequence[float], momentum: float,
-                        kind: str = "sgd") -> list[torch.optim.Optimizer | None]:
-    """One optimiser per trainable feedback layer 1..N-1 (index 0 is None: G_0 is never trained)."""
-    opts: list[torch.optim.Optimizer | None] = [None]
-    for g, lr in zip(list(feedback)[1:], lrs, strict=True):
-        params = list(g.parameters())
-        if not params:
-            opts.append(None)
-        elif kind == "adam":
-            opts.append(torch.optim.Adam(params, lr=lr))
-        else:
-            opts.append(torch.optim.SGD(params, lr=lr, momentum=momentum))
-    return opts
+def train_feedback(blocks: Sequence[nn.Module], feedback: Sequence[FeedbackLayer], x: torch.Tensor,
+                   layer_loss: FeedbackLoss) -> None:
+    """Train the G of blocks 1..N-1 in forward order, ``iterations`` steps each, on the clean activations of x.
 
-
-def train_feedback(blocks: Sequence[nn.Module], opts: Sequence[torch.optim.Optimizer | None],
-                   iterations: Sequence[int], x: torch.Tensor, layer_loss) -> list[float]:
-    """Train G_1..G_{N-1} in forward order, ``iterations[l-1]`` steps each, on the clean activations of x.
-
-    ``layer_loss(l, s)`` returns the feedback loss of G_l given the clean activations s = [s_0..s_N].
+    ``layer_loss(i, s, pools)`` is the feedback loss of block i's G given the clean s = [s_0..s_N] and pools.
     """
     with torch.no_grad():
-        s = [x]
-        for block in blocks:
-            s.append(block(s[-1]))
-    losses = []
-    for layer in range(1, len(blocks)):
-        opt = opts[layer]
-        if opt is None:
+        s, pools = forward_blocks(blocks, x)
+    for i, fb in enumerate(feedback):
+        if fb.opt is None:
             continue
-        for _ in range(iterations[layer - 1]):
-            opt.zero_grad(set_to_none=False)
-            loss = layer_loss(layer, s)
-            loss.backward()
-            opt.step()
-        losses.append(loss.item())
-    return losses
+        for _ in range(fb.iterations):
+            fb.opt.zero_grad(set_to_none=False)
+            layer_loss(i, s, pools).backward()
+            fb.opt.step()

@@ -28,8 +28,8 @@ def test_measuring_does_not_change_training():
             rules.append(rule)
         for p, q in zip(rules[0].model.parameters(), rules[1].model.parameters(), strict=True):
             assert torch.equal(p, q)
-        for p, q in zip(rules[0].feedback.parameters() if algo == "l-drl" else [],
-                        rules[1].feedback.parameters() if algo == "l-drl" else [], strict=True):
+        for p, q in zip(rules[0].feedback_net.parameters() if algo == "l-drl" else [],
+                        rules[1].feedback_net.parameters() if algo == "l-drl" else [], strict=True):
             assert torch.equal(p, q)
 
 

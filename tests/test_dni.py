@@ -50,7 +50,7 @@ def test_hidden_blocks_follow_the_synthetic_gradient_and_modules_bootstrap():
     h1 = rule.blocks[0](x)
     h2 = rule.blocks[1](h1)
     d1, d2 = rule.synthetic(0, h1, y).detach(), rule.synthetic(1, h2, y).detach()
-    m1 = [p.detach().clone() for p in rule.feedback[0].parameters()]
+    m1 = [p.detach().clone() for p in rule.feedback_net[0].parameters()]
     w_before = [b[0].weight.detach().clone() for b in rule.blocks]
     for o in rule.optimizers:  # inspect the grads of one step without moving anything
         for grp in o.param_groups:
@@ -63,8 +63,8 @@ def test_hidden_blocks_follow_the_synthetic_gradient_and_modules_bootstrap():
     target = d2 @ w_before[1]
     inp = h1.detach()
     grad_m1 = 2 * (d1 - target).T @ inp / 16  # d/dM of mean_b ||M h - target||^2 for the linear module
-    assert torch.allclose(rule.feedback[0].weight.grad, grad_m1, atol=1e-5)
-    assert all(torch.equal(a, b) for a, b in zip(m1, rule.feedback[0].parameters(), strict=True))
+    assert torch.allclose(rule.feedback_net[0].weight.grad, grad_m1, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(m1, rule.feedback_net[0].parameters(), strict=True))
 
 
 def test_modules_start_at_zero_so_hidden_blocks_start_still():

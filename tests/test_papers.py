@@ -8,7 +8,9 @@ from helpers import bench
 
 from bioplaus_bench import papers
 from bioplaus_bench.harness import resolve
-from bioplaus_bench.registry import RegistryError, load_all
+from bioplaus_bench.registry import RegistryError, get_algorithm, load_all
+
+papers.load_all()
 
 
 def test_paper_list_names_every_study():
@@ -25,6 +27,46 @@ def test_every_cell_resolves(name, budget, tmp_path):
     assert len(specs) == sum(c.runnable for c in paper.cells) * (len(paper.seeds) if budget == "full" else 1)
     paths = {resolve(spec).path for _, spec in specs}
     assert len(paths) == len(specs)  # no two cells collapse onto one record
+
+
+def test_a_duplicate_paper_name_is_an_error():
+    paper = papers.get_paper("lillicrap2016")
+    with pytest.raises(RegistryError, match="duplicate paper name 'lillicrap2016'"):
+        papers.register_paper(paper)
+
+
+def test_smoke_settings_come_from_each_rule_and_studies_set_no_rule_hyperparameter():
+    load_all()
+    (cell,) = [c for c in papers.get_paper("ernoult2022").cells if c.row == "L-DRL, LeNet" and c.col == "MNIST"]
+    smoke = papers.budget_run(cell.run, "smoke")
+    assert get_algorithm("l-drl").smoke == {"fb_iterations": "1", "warmup_batches": "0"}
+    assert smoke.overrides == {"fb_iterations": "1", "warmup_batches": "0"} and cell.run.overrides == {}
+    assert (smoke.epochs, smoke.max_batches, smoke.angle_every) == (1, papers.SMOKE_BATCHES, 1)
+    assert papers.budget_run(cell.run, "full") is cell.run
+    for f in Path(papers.__file__).parent.glob("*.py"):  # no study names a rule's smoke knob
+        assert "fb_iterations" not in f.read_text() and "warmup_batches" not in f.read_text(), f
+
+
+def test_shibuya_findings_are_computed_from_records():
+    from bioplaus_bench.papers import shibuya2023
+
+    def rec(train, test):
+        return {"curves": {"train_acc": [0.5, train]}, "final": {"test_acc": test}}
+
+    text = shibuya2023.findings({("FW-DTP (0.5M)", "MNIST"): [rec(0.90, 0.89), rec(0.92, 0.91)],
+                                 (shibuya2023.DEFAULTS_ROW, "MNIST"): [rec(0.99, 0.98)]})
+    assert text == ("On MNIST, FW-DTP with the quoted lr/beta ends at 91.0% train accuracy (10.00% test error), "
+                    "with the suite defaults at 99.0% (2.00%).")
+    assert shibuya2023.findings({}) == ""
+    notes = papers.get_paper("shibuya2023").notes
+    assert "%" not in notes  # measured numbers are never typed into the notes
+
+
+def test_figure_only_cells_are_not_table_rows(tmp_path):
+    paper = papers.get_paper("shibuya2023")
+    df, _ = papers.cell_table(paper, "full", tmp_path)
+    assert len(df) == sum(c.in_table for c in paper.cells) == len(paper.cells) - 64
+    assert not df.column.eq("MNIST (sensitivity)").any()
 
 
 def test_published_values_are_the_papers():
