@@ -34,8 +34,12 @@ class Config(DTPConfig):
 class DRL(DTP):
     """DRL (Meulemans et al. 2020): feedback trained by the difference reconstruction loss through the top."""
 
-    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
+    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools],
+                      upper: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """L_DRL of block i's G; ``upper[j]`` = G_j(s_{j+1}) for the blocks j above i (computed when not given)."""
         sigma, fb, blocks = self.feedback[i].noise, self.feedback, self.blocks
+        if upper is None:
+            upper = self.upper_terms(i, s, pools)
         h_c = s[i] + sigma * torch.randn_like(s[i])  # step 1, at block i's input
         with torch.no_grad():
             a = h_c
@@ -43,14 +47,27 @@ class DRL(DTP):
                 a = block(a)
             r = a
             for j in range(len(blocks) - 1, i, -1):  # step 3: difference path down to block i's output
-                r = s[j] + fb[j].map(r, pools[j]) - fb[j].map(s[j + 1], pools[j])
+                r = s[j] + fb[j].map(r, pools[j]) - upper[j]
         h_rec = s[i] + fb[i].map(r, pools[i]) - fb[i].map(s[i + 1], pools[i])  # step 4: the gradient reaches G_i
         # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2
         return (h_rec - h_c).pow(2).sum() / (sigma**2 * h_c.shape[0])
 
+    @torch.no_grad()
+    def upper_terms(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> dict[int, torch.Tensor]:
+        return {j: self.feedback[j].map(s[j + 1], pools[j]) for j in range(i + 1, len(self.blocks))}
+
+    def train_feedback(self, s: list[torch.Tensor], pools: list[tp.Pools]) -> None:
+        """DTP's loop, with the clean terms of the blocks above i computed once per layer: the maps above i are
+        trained after G_i (forward order), so they are constant during G_i's iterations (exact)."""
+        with self.feedback_timer():
+            for i, fb in enumerate(self.feedback):
+                if fb.opt is not None:
+                    upper = self.upper_terms(i, s, pools)
+                    tp.fit(fb, lambda i=i, upper=upper: self.feedback_loss(i, s, pools, upper))
+
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.train_feedback(x)  # every G_i first, on this batch, by the loss above
         s, pools = tp.forward_blocks(self.blocks, x)
+        self.train_feedback(tp.detached(s), pools)  # every G_i first, on this batch, by the loss above
         # RULE: DTP's targets and local losses (module docstring)
         t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=0.5)

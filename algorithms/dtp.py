@@ -66,18 +66,18 @@ class DTP(RuleBase):
     def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
         return reconstruction_loss(self.blocks, self.feedback[i], i, s)
 
-    def train_feedback(self, x: torch.Tensor) -> None:
+    def train_feedback(self, s: list[torch.Tensor], pools: list[tp.Pools]) -> None:
         with self.feedback_timer():
-            tp.train_feedback(self.blocks, self.feedback, x, self.feedback_loss)
+            tp.train_feedback(self.feedback, s, pools, self.feedback_loss)
 
     def warmup(self, batches) -> None:
         for _ in range(self.cfg.warmup_epochs):
             for x, _y in batches:
-                self.train_feedback(x)
+                self.train_feedback(*tp.clean_forward(self.blocks, x))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.train_feedback(x)  # every G_i first, on this batch
         s, pools = tp.forward_blocks(self.blocks, x)
+        self.train_feedback(tp.detached(s), pools)  # every G_i first, on this batch (the same forward pass)
         # RULE: t_N = s_N - beta dL/ds_N, then Lee Eq. 15 down the feedback maps, then the local losses
         t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta))
         tp.local_forward_step(s, t, self.opt, scale=0.5)

@@ -37,8 +37,8 @@ class TP(DTP):
     """Plain target propagation: t_{l-1} = G_l(t_l), no difference correction; the rest is DTP's."""
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.train_feedback(x)  # every G_i first, on this batch (DTP's reconstruction loss)
         s, pools = tp.forward_blocks(self.blocks, x)
+        self.train_feedback(tp.detached(s), pools)  # every G_i first, on this batch (DTP's reconstruction loss)
         # RULE: t_N = s_N - beta dL/ds_N, then t_{l-1} = G_l(t_l) (no difference term), then the local losses
         t = tp.propagate(self.feedback, s, pools, tp.output_target(self.task.loss, s[-1], y, self.cfg.beta),
                          difference=False)

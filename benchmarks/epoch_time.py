@@ -1,93 +1,157 @@
-"""Per-epoch training time of each rule on the MNIST MLP (784-256x5-10), against the FLOP limit.
+"""Per-epoch training time of each rule, against a FLOP bound measured at the shapes the rule actually uses.
 
-For every rule it runs the harness for ``--epochs`` epochs (the first is warm-up; the figure is the mean of
-the others), counts the FLOPs of one real ``rule.step`` with ``torch.utils.flop_counter.FlopCounterMode``
-(matmuls/convolutions, forward, backward and feedback training alike), scales that to one epoch, and
-divides the measured time by the time those FLOPs take at the matmul peak: ``x limit`` uses
-``--peak-gflops`` (400, the figure quoted for these machines), ``x meas`` the peak measured by this script.
+For every rule it runs the harness for ``--epochs`` epochs (the first is warm-up; the figures are the mean of
+the others) and reports: seconds per epoch, the share of it spent training feedback weights, the ratio to BP,
+the FLOPs of one epoch (``torch.utils.flop_counter`` on a real ``rule.step``, scaled to the epoch), and the
+ratio to a **FLOP bound at the measured shape rate**: every matmul and convolution one real step issues
+(forward, backward and feedback training alike) is recorded with its shapes, each distinct call is timed alone
+on random tensors of those shapes in this same run, and the bound is the sum over the step's calls, scaled to
+the epoch. It is the time the step would take if it did nothing but its matmuls at the speed this machine
+reaches on those exact shapes, so ``x bound`` is how far a rule is from its own arithmetic.
 
-    python benchmarks/epoch_time.py                       # BP, FA, DFA and every TP-family rule present
-    python benchmarks/epoch_time.py --algos bp,fa --batch-size 256 --peak-gflops 400
+    python benchmarks/epoch_time.py                                # every rule, MNIST MLP, batch 128
+    python benchmarks/epoch_time.py --algos bp,dtp,l-drl,fw-dtp --arch lenet --device cuda
 
-Prints a table; nothing here is a test. Needs the MNIST files (BIOPLAUS_DATA or --data-dir).
+Prints a table with the load average before and after; nothing here is a test. Needs the MNIST files
+(BIOPLAUS_DATA or --data-dir). Time only on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import os
 import tempfile
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from bioplaus_bench import get_algorithm, get_arch, get_task, load_all, registry
 from bioplaus_bench.config import resolve
-from bioplaus_bench.harness import RunSpec, create_rule, train
+from bioplaus_bench.harness import RunSpec, create_rule, pick_device, train
 from bioplaus_bench.records import load_average
 
 DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "shallow", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp")
+aten = torch.ops.aten
+HEAVY = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.convolution.default,
+         aten.convolution_backward.default}
 
 
-def measured_peak_gflops(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+def _spec(a):
+    if isinstance(a, torch.Tensor):
+        return ("T", tuple(a.shape), a.dtype, a.is_contiguous())
+    if isinstance(a, list | tuple):
+        return tuple(_spec(x) for x in a)
+    return a
 
 
-def step_flops(algo: str, preset: str | None, batch_size: int) -> int:
-    """FLOPs of one rule.step on a random MNIST-shaped batch (feedback training included)."""
+def _make(spec, device):
+    if isinstance(spec, tuple) and spec and spec[0] == "T":
+        t = torch.randn(*spec[1], dtype=spec[2], device=device)
+        return t if spec[3] or t.dim() < 2 else t.t().contiguous().t()
+    if isinstance(spec, tuple):
+        return [_make(s, device) for s in spec]
+    return spec
+
+
+class HeavyOps(TorchDispatchMode):
+    """Counts every matmul / convolution call of a step by (op, argument shapes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in HEAVY:
+            self.calls[(func, _spec(args))] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(func, spec, device: torch.device, min_seconds: float = 0.05) -> float:
+    """Seconds per call of one recorded matmul / convolution, alone, on random tensors of its shapes."""
+    args = _make(spec, device)
+    for _ in range(2):
+        func(*args)
+    _sync(device)
+    n, t0 = 0, time.perf_counter()
+    while True:
+        func(*args)
+        n += 1
+        if n % 5 == 0:
+            _sync(device)
+            if time.perf_counter() - t0 > min_seconds:
+                return (time.perf_counter() - t0) / n
+
+
+def step_profile(algo: str, arch: str, batch_size: int, device: torch.device) -> tuple[int, float]:
+    """(FLOPs, FLOP-bound seconds) of one rule.step on a random MNIST-shaped batch (feedback training included)."""
     entry, task = get_algorithm(algo), get_task("mnist")
-    cfg, run = resolve(entry, preset, {})
+    cfg, _ = resolve(entry, None, {})
     torch.manual_seed(0)
-    model = get_arch(run.get("arch", "mlp")).build(task.input_shape, task.num_classes)
+    model = get_arch(arch).build(task.input_shape, task.num_classes).to(device)
     rule = create_rule(entry, cfg, model, task, 2)
-    x, y = torch.randn(batch_size, *task.input_shape), torch.randint(0, 10, (batch_size,))
+    x = torch.randn(batch_size, *task.input_shape, device=device)
+    y = torch.randint(0, 10, (batch_size,), device=device)
     rule.step(x, y)
     with FlopCounterMode(display=False) as fc:
         rule.step(x, y)
-    return fc.get_total_flops()
+    with HeavyOps() as ops:
+        rule.step(x, y)
+    bound = sum(n * time_call(func, spec, device) for (func, spec), n in ops.calls.items())
+    return fc.get_total_flops(), bound
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default=",".join(DEFAULT_ALGOS), help="comma-separated rules (missing ones skipped)")
+    ap.add_argument("--arch", default="mlp", help="mlp (784-256x5-10) or lenet")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per rule (epoch 1 is warm-up)")
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--peak-gflops", type=float, default=400.0, help="matmul peak used as the physical limit")
+    ap.add_argument("--compile", action="store_true", help="torch.compile each rule (RunSpec.compile)")
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
 
     load_all()
+    device = pick_device(args.device)
     algos = [a for a in args.algos.split(",") if a in registry.ALGORITHMS]
-    measured = measured_peak_gflops()
     n_train = 55000
-    print(f"load average at start {load_average()} on {__import__('os').cpu_count()} cores")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul peak measured now "
-          f"{measured:.0f} GFLOP/s, limit used {args.peak_gflops:.0f} GFLOP/s")
-    print(f"MNIST MLP 784-256x5-10, {n_train} training samples, batch {args.batch_size}, "
-          f"mean of epochs 2..{args.epochs}\n")
-    head = (f"{'rule':<8} {'epoch s':>8} {'forward s':>9} {'feedback s':>10} {'GFLOP/epoch':>12} {'limit s':>8} "
-            f"{'x limit':>8} {'x meas':>7} {'x BP':>6} {'test acc':>8}")
+    steps = -(-n_train // args.batch_size)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    print(f"load average at start {load_average()} ({name}); torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"MNIST {args.arch}, {n_train} training samples, batch {args.batch_size}, mean of epochs 2..{args.epochs}"
+          f"{', torch.compile (epoch 1 includes compiling)' if args.compile else ''}; "
+          "bound = the step's matmuls/convolutions timed alone at their shapes, now\n")
+    head = (f"{'rule':<8} {'epoch 1 s':>9} {'epoch s':>8} {'feedback':>8} {'x BP':>6} {'GFLOP/ep':>9} "
+            f"{'bound s':>8} {'x bound':>8} {'GFLOP/s':>8} {'test acc':>8}")
     print(head)
     print("-" * len(head))
     bp_time = None
     with tempfile.TemporaryDirectory() as out:
         for algo in algos:
-            rec = train(RunSpec(algo=algo, task="mnist", arch="mlp", epochs=args.epochs,
-                                batch_size=args.batch_size, data_dir=args.data_dir, out=out, progress=False))
+            rec = train(RunSpec(algo=algo, task="mnist", arch=args.arch, epochs=args.epochs, device=args.device,
+                                batch_size=args.batch_size, data_dir=args.data_dir, out=out, progress=False,
+                                compile=args.compile))
             f = rec["final"]
-            flops = step_flops(algo, None, args.batch_size) * -(-n_train // args.batch_size)
-            limit = flops / (args.peak_gflops * 1e9)
+            if rec["status"] != "completed":
+                print(f"{algo:<8} {rec['status']}: {rec.get('error', '')}")
+                continue
+            flops, bound = step_profile(algo, args.arch, args.batch_size, device)
+            flops, bound = flops * steps, bound * steps
             bp_time = f["epoch_seconds"] if algo == "bp" else bp_time
             vs_bp = f"{f['epoch_seconds'] / bp_time:6.2f}" if bp_time else f"{'-':>6}"
-            print(f"{algo:<8} {f['epoch_seconds']:8.2f} {f['epoch_seconds'] - f['feedback_seconds']:9.2f} "
-                  f"{f['feedback_seconds']:10.2f} {flops / 1e9:12.1f} "
-                  f"{limit:8.3f} {f['epoch_seconds'] / limit:8.2f} {f['epoch_seconds'] * measured * 1e9 / flops:7.2f} "
-                  f"{vs_bp} {f['test_acc']:8.4f}")
+            print(f"{algo:<8} {f['first_epoch_seconds']:9.2f} {f['epoch_seconds']:8.2f} "
+                  f"{f['feedback_seconds'] / f['epoch_seconds']:8.0%} {vs_bp} "
+                  f"{flops / 1e9:9.1f} {bound:8.3f} {f['epoch_seconds'] / bound:8.2f} {flops / 1e9 / bound:8.0f} "
+                  f"{f['test_acc']:8.4f}")
     print(f"\nload average at the end {load_average()} (timings are comparable only when it stayed below the cores)")
 
 

@@ -72,7 +72,7 @@ def options_from(cls: type, names: tuple[str, ...], into: str, rename: dict[str,
 # Every RunSpec field a user sets is an option of run, grid, sensitivity and paper (algo, task, seed, the rule
 # hyperparameters and --out are declared per command: lists on grids, one value on run)
 RUN_OPTIONS = ("arch", "preset", "epochs", "batch_size", "val_size", "angle_every", "device", "data_dir",
-               "max_batches")
+               "max_batches", "augment", "compile")
 EXECUTOR_OPTIONS = ("name", "max_parallel", "cpus_per_task", "partition", "timeout_min", "gpus_per_node", "mem_gb",
                     "wait")
 
@@ -135,11 +135,14 @@ def show(
         typer.echo("\nPresets (--preset):" + ("" if e.presets else " none"))
         for pname, values in sorted(e.presets.items()):
             typer.echo(f"  {pname}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
-        typer.echo("\nArchitectures (--arch) per task:")
+        typer.echo("\nArchitectures (--arch) per task, and the rule's run defaults there:")
         for tname, t in sorted(registry.TASKS.items()):
             ok = [a for a in t.archs if e.supports is None or e.supports(a)]
-            typer.echo(f"  {tname:<16} {', '.join(ok) or '(none)'}" + (f"  [default {t.default_arch}]"
-                                                                      if t.default_arch in ok else ""))
+            own = e.task_defaults.get(tname, {})
+            arch = own.get("arch", t.default_arch)
+            extra = "".join(f", {k.replace('_', ' ')} {v}" for k, v in own.items() if k != "arch")
+            typer.echo(f"  {tname:<16} {', '.join(ok) or '(none)'}"
+                       + (f"  [default {arch}{extra}]" if arch in ok else ""))
     elif name in registry.TASKS:
         t = registry.TASKS[name]
         typer.echo(f"{name}: {t.description}\n")

@@ -61,7 +61,8 @@ class RunSpec:
     """One run: the only place run-level fields and their defaults live. ``bench run``, ``grid``,
     ``sensitivity`` and ``paper`` build their options from these fields (``cli.run_options``), a study is one
     of these plus axes and seeds (``grid.Study``), a paper cell one plus its published value. Unset fields fall
-    back to the rule's preset, then to the task's defaults."""
+    back to the rule's preset, then to the rule's defaults for the task (``task_defaults`` of its registration),
+    then to the task's."""
 
     algo: str  # rule name from `bench list`, or package.module:Class
     task: str  # task name from `bench list`
@@ -77,6 +78,8 @@ class RunSpec:
     data_dir: str | None = None  # data root (default: $BIOPLAUS_DATA, else ~/.cache/bioplaus_bench)
     out: str = "runs"  # folder for the run record (one JSON per run)
     max_batches: int | None = None  # train on at most this many batches per epoch (smoke budgets)
+    augment: bool | None = None  # random crop + flip of training batches (default: the task's; CIFAR on)
+    compile: bool = False  # torch.compile the network's blocks and feedback maps (the first steps pay the compile)
     checkpoint: bool = False  # save a resumable checkpoint after every epoch (grids turn it on)
     progress: bool | None = None  # progress bar; None = only on a terminal
 
@@ -96,7 +99,9 @@ def resolve(spec: RunSpec) -> Resolved:
     entry = get_algorithm(spec.algo)
     task = get_task(spec.task)
     rule_cfg, preset_run = cfgmod.resolve(entry, spec.preset, spec.overrides)
-    arch = spec.arch or preset_run.get("arch") or task.default_arch
+    run_defaults = {"arch": task.default_arch, "epochs": task.epochs, "batch_size": task.batch_size,
+                    "val_size": task.val_size, **entry.task_defaults.get(task.name, {}), **preset_run}
+    arch = spec.arch or run_defaults["arch"]
     get_arch(arch)
     if arch not in task.archs:
         raise RegistryError(f"architecture {arch!r} does not fit task {task.name}; accepted: {', '.join(task.archs)}")
@@ -104,9 +109,9 @@ def resolve(spec: RunSpec) -> Resolved:
         ok = [a for a in task.archs if entry.supports(a)]
         raise RegistryError(f"rule {entry.name} is not defined on architecture {arch!r}; accepted for task "
                             f"{task.name}: {', '.join(ok) or 'none'} (--arch)")
-    epochs = spec.epochs if spec.epochs is not None else preset_run.get("epochs", task.epochs)
-    batch = spec.batch_size if spec.batch_size is not None else preset_run.get("batch_size", task.batch_size)
-    val = spec.val_size if spec.val_size is not None else preset_run.get("val_size", task.val_size)
+    epochs = spec.epochs if spec.epochs is not None else run_defaults["epochs"]
+    batch = spec.batch_size if spec.batch_size is not None else run_defaults["batch_size"]
+    val = spec.val_size if spec.val_size is not None else run_defaults["val_size"]
     for name, value, low in (("epochs", epochs, 1), ("batch size", batch, 1), ("val size", val, 0),
                              ("angle interval", spec.angle_every, 0), ("seed", spec.seed, 0),
                              ("max batches", 1 if spec.max_batches is None else spec.max_batches, 1)):
@@ -121,6 +126,11 @@ def resolve(spec: RunSpec) -> Resolved:
     }
     if spec.max_batches is not None:  # only when set, so that full-budget hashes stay as they were
         config["max_batches"] = spec.max_batches
+    if spec.compile:  # compiled kernels may round differently: a separate configuration
+        config["compile"] = True
+    if spec.augment is not None and spec.augment != task.augment:  # likewise: only a change from the task's
+        config["augment"] = spec.augment
+        task = dataclasses.replace(task, augment=spec.augment)
     path = Path(spec.out) / f"{record_name(config)}.json"
     return Resolved(spec, entry, rule_cfg, task, config, path)
 
@@ -289,6 +299,8 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     state = _load_checkpoint(ckpt_path, device) if spec.checkpoint and ckpt_path.exists() else None
     model = get_arch(cfg["arch"]).build(task.input_shape, task.num_classes).to(device)
     rule = create_rule(r.entry, r.rule_cfg, model, task, cfg["epochs"])
+    if spec.compile:
+        rule.compile()
     record["n_params"] = sum(p.numel() for p in model.parameters())
     gen = torch.Generator().manual_seed(cfg["seed"])  # shuffling and augmentation
     train_b = datamod.Batches(splits["train"], task, cfg["batch_size"], train=True, generator=gen)
@@ -296,7 +308,7 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     evals = {k: datamod.Batches(splits[k], task, eval_bs, train=False) for k in ("val", "test") if k in splits}
     curves: dict[str, list] = {k: [] for k in (
         "epoch", "train_loss", "train_acc", "val_acc", "val_top5", "val_loss", "test_acc", "test_top5",
-        "test_loss", "epoch_seconds", "feedback_seconds", "eval_seconds", "angles")}
+        "test_loss", "epoch_seconds", "feedback_seconds", "eval_seconds", "angles", "angles_last")}
     start_epoch, warmup_s, warmup_fb = 0, 0.0, 0.0
     first_loss: float | None = None
     recent: list[float] = []
@@ -308,6 +320,7 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
         random.setstate(state["py_rng"])
         np.random.set_state(state["np_rng"])
         curves, start_epoch = state["curves"], state["epoch"]
+        curves.setdefault("angles_last", [{} for _ in curves["angles"]])  # a checkpoint from before the field
         warmup_s, warmup_fb = state["warmup"]
         first_loss = state.get("first_loss")
         record["resumed_from_epoch"] = start_epoch
@@ -331,7 +344,9 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
         tick = max(1, n_batches // 10)
         for epoch in range(start_epoch, cfg["epochs"]):
             rule.feedback_seconds = 0.0
-            loss_sum, correct, seen, angle_s = 0.0, 0, 0, 0.0
+            loss_sum, seen, angle_s = 0.0, 0, 0.0
+            pending: list[tuple[int, torch.Tensor, int]] = []  # (batch index, summed loss on the device, size)
+            correct_dev = torch.zeros((), dtype=torch.long, device=device)
             angle_acc: dict[str, list[float]] = {}
             _sync(device)
             t0 = last_log = time.perf_counter()
@@ -348,19 +363,21 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                     _sync(device)
                     angle_s += time.perf_counter() - ta
                 out = rule.step(x, y)
-                with torch.no_grad():
-                    batch_loss = task_loss(task.loss, out, y, reduction="sum").item()
-                    loss_sum += batch_loss
+                with torch.no_grad():  # kept on the device and read once per DIVERGE_WINDOW batches: no host sync
+                    pending.append((i, task_loss(task.loss, out, y, reduction="sum"), len(y)))
                     if task.loss == "ce":
-                        correct += (out.argmax(1) == y).sum().item()
+                        correct_dev += (out.argmax(1) == y).sum()
                 seen += len(y)
-                first_loss = _check_divergence(batch_loss / len(y), first_loss, recent, epoch, i, record, curves)
+                if len(pending) == DIVERGE_WINDOW:
+                    loss_sum, first_loss = _read_losses(pending, loss_sum, first_loss, recent, epoch, record, curves)
                 bar.advance(ptask)
                 # batch jobs: a line per 10% of an epoch, at most one per 10 s
                 if not show and (i + 1) % tick == 0 and i + 1 < n_batches and time.perf_counter() - last_log > 10:
                     last_log = time.perf_counter()
                     log.info("%s epoch %d: %d/%d batches, %.0fs", r.path.stem, epoch + 1, i + 1, n_batches,
                              time.perf_counter() - t0)
+            loss_sum, first_loss = _read_losses(pending, loss_sum, first_loss, recent, epoch, record, curves)
+            correct = int(correct_dev)
             _sync(device)
             seconds = time.perf_counter() - t0 - angle_s
             fb = rule.feedback_seconds
@@ -380,7 +397,8 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                 curves[f"{k}_loss"].append(m["loss"])
             curves["epoch_seconds"].append(seconds)
             curves["feedback_seconds"].append(fb)
-            curves["angles"].append({k: float(np.nanmean(v)) for k, v in angle_acc.items()})
+            curves["angles"].append({k: float(np.nanmean(v)) for k, v in angle_acc.items()})  # the epoch's mean
+            curves["angles_last"].append({k: v[-1] for k, v in angle_acc.items()})  # its last measurement
             msg = (f"epoch {epoch + 1}/{cfg['epochs']} loss {curves['train_loss'][-1]:.4f} "
                    f"train {curves['train_acc'][-1]:.4f} val {curves['val_acc'][-1]:.4f} "
                    f"test {curves['test_acc'][-1]:.4f} {seconds:.1f}s")
@@ -400,6 +418,20 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
     record["final"] = final_metrics(curves, warmup_s, warmup_fb)
     if spec.checkpoint:  # the final weights, for bit-for-bit comparisons of resumed runs
         torch.save(rule.model.state_dict(), r.path.with_suffix(".weights.pt"))
+
+
+def _read_losses(pending: list[tuple[int, torch.Tensor, int]], loss_sum: float, first: float | None,
+                 recent: list[float], epoch: int, record: dict[str, Any], curves: dict[str, list]
+                 ) -> tuple[float, float | None]:
+    """Read the pending batch losses in one transfer, add them to the epoch's sum and check each, in order, for
+    divergence (the first bad batch is named exactly, though up to DIVERGE_WINDOW - 1 later steps already ran)."""
+    if pending:
+        values = torch.stack([loss for _, loss, _ in pending]).tolist()
+        for (i, _, n), v in zip(pending, values, strict=True):
+            loss_sum += v
+            first = _check_divergence(v / n, first, recent, epoch, i, record, curves)
+        pending.clear()
+    return loss_sum, first
 
 
 def _check_divergence(loss: float, first: float | None, recent: list[float], epoch: int, batch: int,
@@ -444,5 +476,6 @@ def final_metrics(c: dict[str, list], warmup_s: float, warmup_fb: float) -> dict
         "feedback_seconds": float(np.mean(steady_fb)),
         "warmup_seconds": warmup_s, "warmup_feedback_seconds": warmup_fb,
         "train_seconds_total": float(np.sum(c["epoch_seconds"])),
-        "final_angles": c["angles"][-1] if c["angles"] else {},
+        "final_angles": c["angles"][-1] if c["angles"] else {},  # mean over the last epoch's measurements
+        "final_angles_last": c["angles_last"][-1] if c["angles_last"] else {},  # the last measurement
     }

@@ -39,6 +39,9 @@ class AlgorithmEntry:
     # Hyperparameters that make a step cheap for smoke budgets (e.g. one feedback iteration); applied on top of
     # a cell's settings by `bench paper --budget smoke`, never by a real run
     smoke: dict[str, Any] = field(default_factory=dict)
+    # Run settings the rule needs on a task when neither the command nor a preset sets them, e.g.
+    # {"cifar10": {"arch": "mlp-6.3m"}} for a rule defined on MLPs only; keys: arch, epochs, batch_size
+    task_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,16 +85,21 @@ def register_algorithm(
     description: str | None = None,
     supports: Callable[[str], bool] | None = None,
     smoke: dict[str, Any] | None = None,
+    task_defaults: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[type], type]:
     """Class decorator: register a learning rule under ``name``. A duplicate name is an error. ``smoke``: the
-    rule's own cheap settings for smoke budgets (keys of its Config)."""
+    rule's own cheap settings for smoke budgets (keys of its Config). ``task_defaults``: per task name, the run
+    settings (arch, epochs, batch_size) the rule uses there unless the command or a preset sets them."""
+    bad = sorted({k for d in (task_defaults or {}).values() for k in d} - {"arch", "epochs", "batch_size"})
+    if bad:
+        raise RegistryError(f"task_defaults of {name!r} sets {', '.join(bad)}; accepted: arch, epochs, batch_size")
     if not dataclasses.is_dataclass(config):
         raise RegistryError(f"config of algorithm {name!r} must be a dataclass, got {config!r}")
 
     def deco(cls: type) -> type:
         add_entry(ALGORITHMS, "algorithm", name,
              AlgorithmEntry(name, cls, config, dict(presets or {}), description or _first_line(cls),
-                            supports, dict(smoke or {})))
+                            supports, dict(smoke or {}), dict(task_defaults or {})))
         return cls
 
     return deco

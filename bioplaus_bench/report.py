@@ -92,7 +92,9 @@ def frame(scan: RecordScan) -> pd.DataFrame:
     for r in scan.records:
         c, f = r["config"], r.get("final") or {}
         hp = c.get("hparams") or {}
-        angles = [v for k, v in (f.get("final_angles") or {}).items() if k.endswith("weight") and v is not None]
+        # the angle at the end of training: the last measurement (records from before it: the last epoch's mean)
+        last = f.get("final_angles_last") or f.get("final_angles") or {}
+        angles = [v for k, v in last.items() if k.endswith("weight") and v is not None]
         env = r.get("env") or {}
         loads = [x for x in (r.get("load_avg_start"), r.get("load_avg_end")) if isinstance(x, int | float)]
         cores = env.get("cpu_count")

@@ -81,6 +81,11 @@ class RuleBase:
             self.schedulers.append(sched)
         return opt
 
+    def compile(self) -> None:
+        """``--compile``: torch.compile, in place, every block of the network and every feedback map."""
+        for module in [*self.model.children(), *(self.feedback_net or [])]:
+            module.compile()
+
     def warmup(self, batches: Any) -> None:
         """Feedback-only training before the first epoch (rules that have it override this)."""
 

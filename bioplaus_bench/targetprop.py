@@ -155,14 +155,39 @@ class Inverse(nn.Module):
         self.parts = nn.ModuleList(parts)
 
     def forward(self, h: torch.Tensor, pools: Pools = ()) -> torch.Tensor:
-        k = len(pools)
-        for part in self.parts:
-            if isinstance(part, Unpool):
-                k -= 1
-                h = part(h, pools[k])
-            else:
-                h = part(h)
-        return h
+        return apply_parts(list(self.parts), h, pools)
+
+    def linear_split(self) -> tuple[list[nn.Module], nn.Module, list[nn.Module]] | None:
+        """(P, L, S) with G(h) = S(L(P(h))): P parameter-free, L the map's one Linear or ConvTranspose2d,
+        S only reshapes. Then G(a) - G(b) = S(L'(P(a) - P(b))) with L' = L without its bias, exactly. None when
+        G has another form."""
+        where = [k for k, m in enumerate(self.parts) if any(True for _ in m.parameters())]
+        if len(where) != 1 or not isinstance(self.parts[where[0]], nn.Linear | nn.ConvTranspose2d):
+            return None
+        k = where[0]
+        suffix = list(self.parts[k + 1:])
+        if not all(isinstance(m, Unflatten | nn.Identity) for m in suffix):
+            return None
+        return list(self.parts[:k]), self.parts[k], suffix
+
+
+def apply_parts(parts: list[nn.Module], h: torch.Tensor, pools: Pools = ()) -> torch.Tensor:
+    k = len(pools)
+    for part in parts:
+        if isinstance(part, Unpool):
+            k -= 1
+            h = part(h, pools[k])
+        else:
+            h = part(h)
+    return h
+
+
+def without_bias(layer: nn.Module, u: torch.Tensor) -> torch.Tensor:
+    """A Linear or ConvTranspose2d layer applied without its bias (a difference of two outputs)."""
+    if isinstance(layer, nn.Linear):
+        return F.linear(u, layer.weight)
+    return F.conv_transpose2d(u, layer.weight, None, layer.stride, layer.padding, layer.output_padding,
+                              layer.groups, layer.dilation)
 
 
 def _activation_of(block: nn.Module) -> nn.Module:
@@ -256,21 +281,34 @@ def make_feedback(blocks: Sequence[nn.Module], input_shape: tuple[int, ...], bia
     return lee_feedback(blocks, bias) if is_mlp(blocks) else inverse_feedback(blocks, input_shape)
 
 
+def detached(s: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [h.detach() for h in s]
+
+
+def clean_forward(blocks: Sequence[nn.Module], x: torch.Tensor) -> tuple[list[torch.Tensor], list[Pools]]:
+    """s and pools of x without a graph (feedback-only training, e.g. warm-up)."""
+    with torch.no_grad():
+        return forward_blocks(blocks, x)
+
+
+def fit(fb: FeedbackLayer, loss: Callable[[], torch.Tensor]) -> None:
+    """``fb.iterations`` optimiser steps of one feedback map on ``loss()``."""
+    for _ in range(fb.iterations):
+        fb.opt.zero_grad(set_to_none=False)
+        loss().backward()
+        fb.opt.step()
+
+
 FeedbackLoss = Callable[[int, list[torch.Tensor], list[Pools]], torch.Tensor]
 
 
-def train_feedback(blocks: Sequence[nn.Module], feedback: Sequence[FeedbackLayer], x: torch.Tensor,
+def train_feedback(feedback: Sequence[FeedbackLayer], s: list[torch.Tensor], pools: list[Pools],
                    layer_loss: FeedbackLoss) -> None:
-    """Train the G of blocks 1..N-1 in forward order, ``iterations`` steps each, on the clean activations of x.
+    """Train the G of blocks 1..N-1 in forward order, ``iterations`` steps each, on the batch's clean activations
+    s (detached; the forward pass the rule's update uses too, so the batch is not run twice) and pools.
 
-    ``layer_loss(i, s, pools)`` is the feedback loss of block i's G given the clean s = [s_0..s_N] and pools.
+    ``layer_loss(i, s, pools)`` is the feedback loss of block i's G.
     """
-    with torch.no_grad():
-        s, pools = forward_blocks(blocks, x)
     for i, fb in enumerate(feedback):
-        if fb.opt is None:
-            continue
-        for _ in range(fb.iterations):
-            fb.opt.zero_grad(set_to_none=False)
-            layer_loss(i, s, pools).backward()
-            fb.opt.step()
+        if fb.opt is not None:
+            fit(fb, lambda i=i: layer_loss(i, s, pools))

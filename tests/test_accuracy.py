@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 THRESHOLDS = [("bp", "mnist", 0.96, None), ("fa", "mnist", 0.93, None), ("dfa", "mnist", 0.93, None),
               ("bp", "fashion-mnist", 0.84, None), ("usf", "mnist", 0.94, None), ("cdni", "mnist", 0.93, None),
-              ("dni", "mnist", 0.93, 32),  # batch 32 as in algorithms/dni.py: measured 93.09%
+              ("dni", "mnist", 0.93, None),  # the rule's MNIST default batch, 32 (algorithms/dni.py)
               ("tp", "mnist", 0.50, None)]  # above chance: 91.87% measured with the defaults
 
 
@@ -42,3 +42,21 @@ def test_same_run_twice_gives_identical_records(data_root, tmp_path):
         recs.append(_strip_timing(train(spec)))
     assert recs[0] == recs[1]
     assert recs[0]["run_id"] == recs[1]["run_id"]
+
+
+def _hidden_angle(rec) -> float:
+    """Angle to BP at the end of training, mean over the hidden blocks' weight tensors (output block excluded)."""
+    last = rec["curves"]["angles_last"][-1]
+    out_block = max(int(k.split(".")[0]) for k in last)
+    return sum(v for k, v in last.items() if k.endswith("weight") and int(k.split(".")[0]) < out_block) / out_block
+
+
+def test_ldrl_learns_backprop_targets_on_the_mnist_mlp(data_root, tmp_path):
+    """What L-DRL is for (Ernoult et al. 2022): after one MNIST epoch with its defaults, its updates of the hidden
+    layers are within 25 degrees of BP's on average, and closer than DTP's and DRL's in the same setting."""
+    angle = {}
+    for algo in ("l-drl", "dtp", "drl"):
+        rec = train(RunSpec(algo=algo, task="mnist", epochs=1, angle_every=100, data_dir=str(data_root),
+                            out=str(tmp_path), progress=False))
+        angle[algo] = _hidden_angle(rec)
+    assert angle["l-drl"] < 25 and angle["l-drl"] < min(angle["dtp"], angle["drl"]), angle

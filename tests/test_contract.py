@@ -36,7 +36,7 @@ def _build(algo: str, arch: str, device: str = "cpu"):
         with torch.device("meta"):
             model = registry.get_arch(arch).build(task.input_shape, task.num_classes)
     else:
-        model = registry.get_arch(arch).build(task.input_shape, task.num_classes)
+        model = registry.get_arch(arch).build(task.input_shape, task.num_classes).to(device)
     return create_rule(entry, cfg, model, task, 2), task
 
 
@@ -121,3 +121,14 @@ def test_an_unsupported_architecture_is_a_one_line_error(algo, arch):
         resolve(RunSpec(algo=algo, task=task.name, arch=arch))
     msg = str(err.value)
     assert "\n" not in msg and f"not defined on architecture {arch!r}; accepted for task {task.name}:" in msg
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs it on one)")
+@pytest.mark.parametrize("algo,arch", CASES)
+def test_one_step_on_cuda_keeps_every_tensor_on_the_gpu(algo, arch):
+    rule, task = _build(algo, arch, device="cuda")
+    x, y = _batch(task)
+    out = rule.step(x.cuda(), y.cuda())
+    assert out.is_cuda and torch.isfinite(out).all()
+    off = [name for name, t in _tensors(rule, set()) if not t.is_cuda]
+    assert not off, f"{algo} on {arch}: tensors off the GPU: {off[:5]}"

@@ -55,6 +55,7 @@ class Cell:
     note: str = ""  # why a cell is as it is (e.g. an architecture that could not be identified)
     runnable: bool = True
     in_table: bool = True  # False: runs only for a figure (e.g. a sensitivity grid), not a row of the table
+    comparable: bool = True  # False: the model is not the published one (the note says why): no difference
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
             if stale:
                 row["measured"] += f" [stale {stale}/{len(vals)}]"
             pv = _published_value(cell.published)
-            if math.isfinite(pv) and budget != "smoke":  # a smoke number is not comparable
+            if math.isfinite(pv) and budget != "smoke" and cell.comparable:  # a smoke number is not comparable
                 row["difference"] = f"{vals.mean() - pv:+.2f}"
             train = [r["curves"]["train_acc"][-1] for r in recs if r.get("curves", {}).get("train_acc")]
             if train and all(t is not None for t in train):  # last epoch: tells underfitting from overfitting
