@@ -24,8 +24,9 @@ commit) shows why: a linear module can only predict E[dL/dh | h], which agrees p
 gradient at the lower blocks, where the bootstrapped predictions are also too large. So the lower blocks get
 smaller learning rates (``lr_scale``, an optimiser choice, not in the paper): top hidden block x1, then x0.3,
 x0.1, x0.03 (and x0.03 below), with a cosine schedule. On MNIST the rule's default batch is 32
-(``task_defaults``): 3 epochs then give 93.26% test accuracy (mean of seeds 0-2, results/leaderboards/mnist);
-the task's batch 128 gives 91.61% (results/tuning/dni-batch128). cDNI keeps one learning rate (forward Adam 3e-4, modules Adam 3e-3).
+(``task_defaults``): 3 epochs then give 93.26% test accuracy (mean of seeds 0-2,
+results/leaderboards/mnist); the task's batch 128 gives 91.61% (results/tuning/dni-batch128). cDNI keeps one
+learning rate (forward Adam 3e-4, modules Adam 3e-3).
 
 Deviations: the modules are fully connected, so the rule accepts MLPs only (the paper's convolutional modules
 for CNNs are not implemented). All blocks and modules are updated in lockstep on one batch (the paper's

@@ -83,7 +83,10 @@ def rule_defaults(algo: str) -> dict[str, Any] | None:
 
 
 def _scalar(v: Any) -> Any:
-    return ",".join(map(str, v)) if isinstance(v, list) else v
+    """A per-layer list with one value (the usual case) is that value, so its column stays numeric."""
+    if isinstance(v, list):
+        return v[0] if len(v) == 1 else ",".join(map(str, v))
+    return v
 
 
 def frame(scan: RecordScan) -> pd.DataFrame:
@@ -355,12 +358,13 @@ def sensitivity_report(df: pd.DataFrame, run_ids: set[str], axes: list[str], out
     if done.empty:
         raise ValueError(f"no completed grid point in {out} (see `bench status --out {out}`)")
     first = done.iloc[0]
-    table = done[axes + ["seed", "val_acc", "test_acc"]].rename(columns={"test_acc": "acc"})
+    table = done[axes + ["seed", "val_acc", "test_acc", "angle"]].rename(columns={"test_acc": "acc"})
     means = table.groupby(axes)[["val_acc", "acc"]].mean()
+    angle = table.groupby(axes).angle.mean()  # the end-of-training angle to BP, when the runs measured it
     scores = sensitivity_scores(means.val_acc.to_numpy())
     best = means.val_acc.idxmax()
-    best_pt = ", ".join(f"{k}={v:g}" for k, v in zip(axes, best if isinstance(best, tuple) else (best,),
-                                                            strict=True))
+    best_pt = ", ".join(f"{k}={v:g}" if isinstance(v, int | float) else f"{k}={v}"
+                        for k, v in zip(axes, best if isinstance(best, tuple) else (best,), strict=True))
     seeds = sorted(done.seed.unique())
     what = f"{first.algo} on {first.task} ({first.arch}), {first.epochs} epochs, batch {first.batch_size}"
     title = f"{what}, seeds {','.join(map(str, seeds))}: test accuracy over {' x '.join(axes)}"
@@ -374,6 +378,7 @@ def sensitivity_report(df: pd.DataFrame, run_ids: set[str], axes: list[str], out
             + (f" ({', '.join(f'{k} {v}' for k, v in excluded.status.value_counts().items())})" if len(excluded)
                else "") + ".\n\n"
             + markdown((means * 100).round(2).rename(columns={"val_acc": "val acc (%)", "acc": "test acc (%)"})
+                       .assign(**({"angle to BP (°)": angle.round(1)} if angle.notna().any() else {}))
                        .assign(n=table.groupby(axes).size()).reset_index()) + "\n")
     (out / f"{name}.md").write_text(text)
     return text, [out / f"{name}.md", *figs]
