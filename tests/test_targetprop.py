@@ -221,3 +221,26 @@ def test_one_forward_pass_and_cached_terms_give_the_same_weights(algo, arch):
     for a, b in pairs:
         # DTP and DRL: the same operations on the same values, bit for bit; L-DRL: float rounding of L'(a - b)
         assert torch.equal(a, b) if algo != "l-drl" else torch.allclose(a, b, rtol=1e-4, atol=3e-7)
+
+
+def test_fwdtp_bn_targets_are_standardised_fixed_feedback_and_beta_zero_gives_the_activations():
+    from bioplaus_bench.algorithms.fwdtp_bn import standardize
+
+    rule, _ = make_rule("fw-dtp-bn", "mnist", "mlp", beta=0.0)
+    fb = [p.clone() for p in rule.feedback_net.parameters()]
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    s, _ = targetprop.forward_blocks(rule.blocks, x)
+    for h in s[1:]:  # every block's output, the logits included, is standardised over the batch
+        assert torch.allclose(h.mean(0), torch.zeros(h.shape[1]), atol=1e-5)
+        assert torch.allclose(h.std(0), torch.ones(h.shape[1]), atol=1e-4)
+    t = rule.targets(s, targetprop.output_target("ce", s[-1], y, 0.0))
+    for i in range(1, len(s)):  # BN(g(s) + s - g(s)) = BN(s) = s: the difference correction, re-standardised
+        assert torch.allclose(t[i], s[i].detach(), atol=1e-4), i
+    t = rule.targets(s, targetprop.output_target("ce", s[-1], y, 1.0))
+    assert torch.allclose(t[2], standardize(t[2]), atol=1e-5)  # a propagated target is standardised too
+    w = [p.clone() for p in rule.model.parameters()]
+    rule.cfg = type(rule.cfg)(beta=0.04)
+    for _ in range(3):
+        rule.step(x, y)
+    assert all(torch.equal(a, b) for a, b in zip(fb, rule.feedback_net.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(w, rule.model.parameters(), strict=True))
