@@ -185,8 +185,8 @@ def run(paper: Paper, budget: str, out: Path, opts: Any, run_fields: dict[str, A
     df, cell_records = cell_table(paper, budget, out, run_fields)
     md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
     out.mkdir(parents=True, exist_ok=True)
-    md.write_text(render_text(paper, budget, out, ".md", run_fields))
-    tex.write_text(render_text(paper, budget, out, ".tex", run_fields))
+    md.write_text(render_text(paper, budget, out, ".md", run_fields, (df, cell_records)))
+    tex.write_text(render_text(paper, budget, out, ".tex", run_fields, (df, cell_records)))
     paths = [md, tex]
     real = [r for _, r in cell_records if not r.get("data_generated")]  # figures show real data only
     if paper.figures is not None and real:
@@ -206,11 +206,13 @@ def cell_table(paper: Paper, budget: str, out: Path, run_fields: dict[str, Any] 
     return table(paper, records, budget), records
 
 
-def render_text(paper: Paper, budget: str, out: Path, suffix: str, run_fields: dict[str, Any] | None = None) -> str:
-    """The table file's text (``.md`` or ``.tex``) as the records in ``out/runs`` give it now."""
+def render_text(paper: Paper, budget: str, out: Path, suffix: str, run_fields: dict[str, Any] | None = None,
+                computed: tuple[pd.DataFrame, list[tuple[Cell, dict[str, Any]]]] | None = None) -> str:
+    """The table file's text (``.md`` or ``.tex``) as the records in ``out/runs`` give it now (``computed``: the
+    ``cell_table`` result when the caller already has it)."""
     from bioplaus_bench.report import latex, markdown
 
-    df, cell_records = cell_table(paper, budget, out, run_fields)
+    df, cell_records = computed or cell_table(paper, budget, out, run_fields)
     cmd = f"bench paper {paper.name} --budget {budget}"
     if suffix == ".tex":
         from bioplaus_bench.plots import conditions
