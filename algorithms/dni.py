@@ -28,6 +28,10 @@ x0.1, x0.03 (and x0.03 below), with a cosine schedule. On MNIST the rule's defau
 results/leaderboards/mnist); the task's batch 128 gives 91.61% (results/tuning/dni-batch128). cDNI keeps one
 learning rate (forward Adam 3e-4, modules Adam 3e-3).
 
+Decoupled updates (Jaderberg Sec. 3.3, ``p_update`` < 1): on every batch each block draws, independently, whether
+it and its module update; a block that does not keeps its weights and optimiser state for that batch (its
+synthetic gradient is still computed, so the blocks below keep their targets).
+
 Deviations: the modules are fully connected, so the rule accepts MLPs only (the paper's convolutional modules
 for CNNs are not implemented). All blocks and modules are updated in lockstep on one batch (the paper's
 decoupling is about *when* updates may happen; the update equations are the same). Forward inputs are not synthesised
@@ -60,6 +64,7 @@ class Config(OptimConfig):
     # blocks take the last value. The lower blocks' bootstrapped synthetic gradients are the poorest (docstring)
     lr_scale: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03)
     scheduler: str = "cosine"  # none | cosine (stepped once per epoch, eta_min 1e-5)
+    p_update: float = 1.0  # each block (with its module) updates on a batch with this probability (Jaderberg Sec. 3.3)
 
 
 def _module(width: int, context: int, hidden: int, bias: bool) -> nn.Module:
@@ -99,6 +104,8 @@ class DNI(RuleBase):
         opt_cls = torch.optim.Adam if cfg.sg_optimizer == "adam" else torch.optim.SGD
         self.sg_opt = opt_cls(self.feedback_net.parameters(), lr=cfg.sg_lr)
         self.optimizers.append(self.sg_opt)
+        if not 0 < cfg.p_update <= 1:
+            raise ValueError(f"p_update {cfg.p_update} not in (0, 1]")
 
     def synthetic(self, layer: int, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """dhat_l = M_l(h_l [, c]) for hidden block ``layer`` (0-based), shaped like h."""
@@ -130,10 +137,17 @@ class DNI(RuleBase):
         for p in self.model.parameters():  # summed-loss gradients -> mean-loss gradients
             if p.grad is not None:
                 p.grad.div_(b)
-        for opt in self.opts:
-            opt.step()
+        # decoupled updates: each block, with its module, updates independently with probability p_update
+        updates = (torch.rand(len(self.blocks)) < self.cfg.p_update).tolist() if self.cfg.p_update < 1 else None
+        for k, opt in enumerate(self.opts):
+            if updates is None or updates[k]:
+                opt.step()
         with self.feedback_timer():  # the modules' regression counts as feedback training
             sg_loss.backward()
+            if updates is not None:  # a skipped module keeps its weights and its Adam moments
+                for module, on in zip(self.feedback_net, updates, strict=False):
+                    for p in module.parameters():
+                        p.grad = p.grad if on else None
             self.sg_opt.step()
         return outputs[-1].detach()
 

@@ -84,4 +84,8 @@ class DTP(RuleBase):
         return s[-1].detach()
 
 
-register_algorithm("dtp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"})(DTP)
+register_algorithm(
+    "dtp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"},
+    # scalingDTP's VanillaDTP on the conv nets: L-DRL's feedback lists, forward lr 1e-3 (0.05 gives NaNs)
+    arch_defaults={arch: {"lr": 1e-3, **fb} for arch, fb in tp.SCALINGDTP_FEEDBACK.items()},
+)(DTP)

@@ -46,4 +46,8 @@ class TP(DTP):
         return s[-1].detach()
 
 
-register_algorithm("tp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"})(TP)
+register_algorithm(
+    "tp", Config, smoke={"fb_iterations": "1", "warmup_epochs": "0"},
+    # scalingDTP's TargetProp on the conv nets: DTP's feedback lists (L-DRL's), forward lr 1e-3
+    arch_defaults={arch: {"lr": 1e-3, **fb} for arch, fb in tp.SCALINGDTP_FEEDBACK.items()},
+)(TP)

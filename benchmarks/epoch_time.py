@@ -33,7 +33,8 @@ from bioplaus_bench.config import resolve
 from bioplaus_bench.harness import RunSpec, create_rule, pick_device, train
 from bioplaus_bench.records import load_average
 
-DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "shallow", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp")
+DEFAULT_ALGOS = ("bp", "fa", "dfa", "usf", "frsf", "shallow", "dni", "cdni", "tp", "dtp", "drl", "l-drl", "fw-dtp",
+                 "kp", "wm", "drtp", "pc", "np")
 aten = torch.ops.aten
 HEAVY = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.convolution.default,
          aten.convolution_backward.default}
@@ -93,7 +94,7 @@ def time_call(func, spec, device: torch.device, min_seconds: float = 0.05) -> fl
 def step_profile(algo: str, arch: str, batch_size: int, device: torch.device) -> tuple[int, float]:
     """(FLOPs, FLOP-bound seconds) of one rule.step on a random MNIST-shaped batch (feedback training included)."""
     entry, task = get_algorithm(algo), get_task("mnist")
-    cfg, _ = resolve(entry, None, {})
+    cfg, _ = resolve(entry, None, {}, arch)
     torch.manual_seed(0)
     model = get_arch(arch).build(task.input_shape, task.num_classes).to(device)
     rule = create_rule(entry, cfg, model, task, 2)
@@ -140,10 +141,10 @@ def main() -> None:
             rec = train(RunSpec(algo=algo, task="mnist", arch=args.arch, epochs=args.epochs, device=args.device,
                                 batch_size=args.batch_size, data_dir=args.data_dir, out=out, progress=False,
                                 compile=args.compile))
-            f = rec["final"]
-            if rec["status"] != "completed":
+            if rec["status"] != "completed":  # a diverged rule is a row of the table, not the end of it
                 print(f"{algo:<8} {rec['status']}: {rec.get('error', '')}")
                 continue
+            f = rec["final"]
             flops, bound = step_profile(algo, args.arch, args.batch_size, device)
             flops, bound = flops * steps, bound * steps
             bp_time = f["epoch_seconds"] if algo == "bp" else bp_time

@@ -135,6 +135,10 @@ def show(
         typer.echo("\nPresets (--preset):" + ("" if e.presets else " none"))
         for pname, values in sorted(e.presets.items()):
             typer.echo(f"  {pname}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+        if e.arch_defaults:
+            typer.echo("\nDefaults per architecture (replace the defaults above there; a preset or --set wins):")
+            for aname, values in sorted(e.arch_defaults.items()):
+                typer.echo(f"  {aname}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
         typer.echo("\nArchitectures (--arch) per task, and the rule's run defaults there:")
         for tname, t in sorted(registry.TASKS.items()):
             ok = [a for a in t.archs if e.supports is None or e.supports(a)]

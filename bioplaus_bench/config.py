@@ -97,8 +97,8 @@ def build_config(config_cls: type, values: dict[str, Any], what: str) -> Any:
         raise RegistryError(f"invalid hyperparameters for {what}: {exc}") from None
 
 
-def resolve(entry: AlgorithmEntry, preset: str | None, overrides: dict[str, str]) -> tuple[Any, dict[str, Any]]:
-    """Return (rule config, run-level settings from the preset)."""
+def preset_settings(entry: AlgorithmEntry, preset: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(rule hyperparameters, run-level settings) of a named preset; empty for none."""
     values: dict[str, Any] = {}
     run: dict[str, Any] = {}
     if preset:
@@ -107,8 +107,17 @@ def resolve(entry: AlgorithmEntry, preset: str | None, overrides: dict[str, str]
             raise RegistryError(f"unknown preset {preset!r} for {entry.name}; accepted: {accepted}")
         for k, v in entry.presets[preset].items():
             (run if k in RUN_KEYS else values)[k] = v
-    values.update(overrides)
-    return build_config(entry.config, values, entry.name), run
+    return values, run
+
+
+def resolve(entry: AlgorithmEntry, preset: str | None, overrides: dict[str, str],
+            arch: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Return (rule config, run-level settings from the preset). Precedence, lowest first: the Config's
+    defaults, the rule's defaults on the architecture (``arch`` if given, else the preset's), the preset, the
+    overrides."""
+    values, run = preset_settings(entry, preset)
+    arch_values = entry.arch_defaults.get(arch or run.get("arch"), {})
+    return build_config(entry.config, {**arch_values, **values, **overrides}, entry.name), run
 
 
 def field_docs(config_cls: type) -> list[tuple[str, str, Any, str]]:

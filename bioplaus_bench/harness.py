@@ -98,11 +98,12 @@ def resolve(spec: RunSpec) -> Resolved:
     """Check every name and hyperparameter before any work; errors are one line naming accepted values."""
     entry = get_algorithm(spec.algo)
     task = get_task(spec.task)
-    rule_cfg, preset_run = cfgmod.resolve(entry, spec.preset, spec.overrides)
+    _, preset_run = cfgmod.preset_settings(entry, spec.preset)
     run_defaults = {"arch": task.default_arch, "epochs": task.epochs, "batch_size": task.batch_size,
                     "val_size": task.val_size, **entry.task_defaults.get(task.name, {}), **preset_run}
     arch = spec.arch or run_defaults["arch"]
     get_arch(arch)
+    rule_cfg, _ = cfgmod.resolve(entry, spec.preset, spec.overrides, arch)
     if arch not in task.archs:
         raise RegistryError(f"architecture {arch!r} does not fit task {task.name}; accepted: {', '.join(task.archs)}")
     if entry.supports is not None and not entry.supports(arch):

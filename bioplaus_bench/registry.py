@@ -42,6 +42,9 @@ class AlgorithmEntry:
     # Run settings the rule needs on a task when neither the command nor a preset sets them, e.g.
     # {"cifar10": {"arch": "mlp-6.3m"}} for a rule defined on MLPs only; keys: arch, epochs, batch_size
     task_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Hyperparameters the rule uses on an architecture unless a preset or --set gives them: values tuned for
+    # that network (e.g. the feedback lists of a conv net), where the Config's defaults are the MLP's
+    arch_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,27 @@ def register_algorithm(
     supports: Callable[[str], bool] | None = None,
     smoke: dict[str, Any] | None = None,
     task_defaults: dict[str, dict[str, Any]] | None = None,
+    arch_defaults: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[type], type]:
     """Class decorator: register a learning rule under ``name``. A duplicate name is an error. ``smoke``: the
     rule's own cheap settings for smoke budgets (keys of its Config). ``task_defaults``: per task name, the run
-    settings (arch, epochs, batch_size) the rule uses there unless the command or a preset sets them."""
+    settings (arch, epochs, batch_size) the rule uses there unless the command or a preset sets them.
+    ``arch_defaults``: per architecture, hyperparameters (keys of its Config) that replace the Config's defaults
+    there; a preset and --set still win."""
     bad = sorted({k for d in (task_defaults or {}).values() for k in d} - {"arch", "epochs", "batch_size"})
     if bad:
         raise RegistryError(f"task_defaults of {name!r} sets {', '.join(bad)}; accepted: arch, epochs, batch_size")
     if not dataclasses.is_dataclass(config):
         raise RegistryError(f"config of algorithm {name!r} must be a dataclass, got {config!r}")
+    fields = {f.name for f in dataclasses.fields(config)}
+    bad = sorted({k for d in (arch_defaults or {}).values() for k in d} - fields)
+    if bad:
+        raise RegistryError(f"arch_defaults of {name!r} sets {', '.join(bad)}; accepted: {', '.join(sorted(fields))}")
 
     def deco(cls: type) -> type:
         add_entry(ALGORITHMS, "algorithm", name,
              AlgorithmEntry(name, cls, config, dict(presets or {}), description or _first_line(cls),
-                            supports, dict(smoke or {}), dict(task_defaults or {})))
+                            supports, dict(smoke or {}), dict(task_defaults or {}), dict(arch_defaults or {})))
         return cls
 
     return deco

@@ -39,6 +39,16 @@ ACTIVATIONS = (nn.Tanh, nn.ELU, nn.ReLU, nn.Sigmoid, nn.Identity)
 
 Pools = list[torch.Tensor]  # max-pooling indices of one block's forward pass, in the block's order
 
+# scalingDTP's feedback settings per conv network (algorithms.md section 7: dtp_lenet.yaml; SimpleVGG = HEAD
+# defaults), per trained feedback layer G_1..G_{N-1}. Its VanillaDTP and TargetProp copy them unchanged; the
+# MLP defaults of the rules' Configs diverge on these networks within 10 batches.
+SCALINGDTP_FEEDBACK: dict[str, dict[str, tuple]] = {
+    "lenet": {"fb_iterations": (41, 51, 24), "fb_noise": (0.4164, 0.3826, 0.1395),
+              "fb_lr": (7.19e-4, 1.25e-4, 3.54e-2)},
+    "vgg6": {"fb_iterations": (20, 30, 35, 55, 20), "fb_noise": (0.4, 0.4, 0.2, 0.2, 0.08),
+             "fb_lr": (1e-4, 3.5e-4, 8e-3, 8e-3, 0.18)},
+}
+
 
 def parts_of(block: nn.Module) -> list[nn.Module]:
     """A block's layers in forward order (a block is a flat nn.Sequential, or one layer)."""

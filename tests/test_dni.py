@@ -71,3 +71,21 @@ def test_modules_start_at_zero_so_hidden_blocks_start_still():
     rule = linear_rule("dni", sizes=(6, 5, 4, 3))
     rule.step(torch.randn(8, 6), torch.randn(8, 3))
     assert rule.blocks[0][0].weight.grad.abs().max() == 0 and rule.blocks[2][0].weight.grad.abs().max() > 0
+
+
+def test_p_update_makes_each_block_update_with_that_probability():
+    """Jaderberg Sec. 3.3: with p_update 0.5 the output block (always given its true gradient) changes on about
+    half of the batches; with p_update 1 on every batch."""
+    import torch
+    from helpers import make_rule
+
+    for p, low, high in ((0.5, 0.3, 0.7), (1.0, 1.0, 1.0)):
+        rule, _ = make_rule("dni", p_update=p)
+        torch.manual_seed(0)
+        x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+        changed = 0
+        for _ in range(60):
+            before = rule.blocks[-1][0].weight.detach().clone()
+            rule.step(x, y)
+            changed += not torch.equal(before, rule.blocks[-1][0].weight)
+        assert low <= changed / 60 <= high, (p, changed)

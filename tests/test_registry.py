@@ -73,3 +73,40 @@ def test_run_resolution_checks_architecture_fit():
         resolve_run(RunSpec(algo="bp", task="mnist", arch="vgg6"))
     r = resolve_run(RunSpec(algo="bp", task="mnist"))
     assert r.config["arch"] == "mlp" and r.config["epochs"] == 3 and r.config["val_size"] == 5000
+
+
+def test_arch_defaults_sit_between_the_config_and_the_preset():
+    """A rule's per-architecture defaults replace its Config's on that network only; a preset and --set win."""
+    registry.load_all()
+    lenet = resolve_run(RunSpec(algo="l-drl", task="mnist", arch="lenet")).rule_cfg
+    mlp = resolve_run(RunSpec(algo="l-drl", task="mnist", arch="mlp")).rule_cfg
+    own = registry.get_algorithm("l-drl").arch_defaults["lenet"]
+    assert lenet.fb_iterations == own["fb_iterations"] and lenet.lr == own["lr"]
+    assert mlp.fb_iterations == (5,) and mlp.lr == 0.1  # the Config's own defaults
+    preset = resolve_run(RunSpec(algo="l-drl", task="mnist", arch="lenet", preset="ernoult2022-lenet")).rule_cfg
+    assert preset.lr == 0.03618
+    forced = resolve_run(RunSpec(algo="l-drl", task="mnist", arch="lenet", overrides={"lr": "0.2"})).rule_cfg
+    assert forced.lr == 0.2 and forced.fb_iterations == own["fb_iterations"]
+    # the preset's architecture picks the defaults when the command names none
+    cfg, run = resolve(registry.get_algorithm("l-drl"), "ernoult2022-lenet", {"lr": "0.2"})
+    assert run["arch"] == "lenet" and cfg.fb_lr == own["fb_lr"]
+
+
+def test_arch_defaults_with_an_unknown_key_fail_at_registration():
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        lr: float = 0.1
+
+    with pytest.raises(RegistryError, match="arch_defaults of 'x-rule' sets lrr; accepted: lr"):
+        registry.register_algorithm("x-rule", Cfg, arch_defaults={"lenet": {"lrr": 0.1}})
+
+
+registry.load_all()
+ARCH_DEFAULTS = sorted((a, arch) for a, e in registry.ALGORITHMS.items() for arch in e.arch_defaults)
+
+
+@pytest.mark.parametrize("algo,arch", ARCH_DEFAULTS)
+def test_every_arch_default_builds_on_its_network(algo, arch):
+    """Per-layer lists in an architecture's defaults fit that network (checked on the meta device, no data)."""
+    task = next(t for t in sorted(registry.TASKS) if arch in registry.TASKS[t].archs)
+    resolve_run(RunSpec(algo=algo, task=task, arch=arch))

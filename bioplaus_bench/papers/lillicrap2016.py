@@ -1,6 +1,7 @@
 """Lillicrap et al. 2016, "Random synaptic feedback weights support error backpropagation for deep learning",
 Nature Communications, Experiment 1 (Fig. 2a): a linear teacher-student task, 30-20-10 linear network, shallow
-learning vs FA vs BP. The paper shows it as a figure (normalised error vs examples): no published numbers."""
+learning vs reinforcement (node perturbation) vs FA vs BP. The paper shows it as a figure (normalised error vs
+examples): no published numbers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from bioplaus_bench.harness import RunSpec
 from bioplaus_bench.papers import Cell, Paper, register_paper
 
-RULES = (("shallow", "shallow"), ("FA", "fa"), ("BP", "bp"))
+RULES = (("shallow", "shallow"), ("reinforcement (NP)", "np"), ("FA", "fa"), ("BP", "bp"))
 
 
 def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -45,5 +46,6 @@ register_paper(Paper(
     figures=learning_curves,
     notes="The paper reports this experiment as a figure (normalised error vs examples), not a table: no "
           "published numbers. Plain SGD (lr 0.002, batch 20) for every rule; shallow learning trains the "
-          "output layer only.",
+          "output layer only; reinforcement is node perturbation (Williams form, sigma 0.01: the paper's "
+          "perturbation settings were not available).",
 ))
