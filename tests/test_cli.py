@@ -67,6 +67,6 @@ def test_grid_and_paper_pass_run_fields_into_every_record(tmp_path, data_root):
     bench("paper", "lillicrap2016", "--budget", "smoke", "--val-size", "40", "--executor", "debug",
           "--out", str(tmp_path / "p"))
     recs = records(tmp_path / "p" / "runs")
-    assert len(recs) == 3 and all(r["config"]["val_size"] == 40 for r in recs.values())
+    assert len(recs) == 4 and all(r["config"]["val_size"] == 40 for r in recs.values())  # one per rule
     table = (tmp_path / "p" / "table_smoke.md").read_text()
     assert "missing" not in table  # the table reads the records the options made
