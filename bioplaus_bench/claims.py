@@ -11,7 +11,8 @@
 * a **published** or **measured-once** number (a paper's value, a wall-clock duration): ``quote``, ``where`` and
   ``source``, the reference file or committed measurement log that must contain it.
 * a **table**: ``table`` (a committed file) and ``command``; the check regenerates it from the records and
-  compares the text (a leaderboard's markdown, or a paper study's table).
+  compares the text (a leaderboard's markdown, a paper study's table, or the markdown summary beside a paper's
+  figures, ``results/papers/<name>/figures_<budget>/<figure>.md``).
 
 ``bench claims`` writes ``results/CLAIMS.md``; ``bench claims --check`` exits 1 on any mismatch, missing
 record or missing quote.
@@ -135,6 +136,15 @@ def render_table(c: Claim, root: Path) -> str:
     path = root / c.table
     if path.name.startswith("leaderboard."):
         return render_leaderboard_file(path)
+    if path.parent.name.startswith("figures_"):  # a paper figure's summary: render the figures anew elsewhere
+        import tempfile
+
+        study = path.parent.parent
+        with tempfile.TemporaryDirectory() as tmp:
+            papers.render_figures(papers.get_paper(study.name), path.parent.name.removeprefix("figures_"), study,
+                                  Path(tmp))
+            fresh = Path(tmp) / path.name
+            return fresh.read_text() if fresh.exists() else ""
     name, budget = path.parent.name, path.stem.removeprefix("table_").split(".")[0]
     return papers.render_text(papers.get_paper(name), budget, path.parent, path.suffix)
 

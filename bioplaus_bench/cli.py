@@ -441,7 +441,8 @@ def status_cmd(
 def paper(
     name: str = typer.Argument(..., help="`list`, or a study: lillicrap2016 | shibuya2023 | ernoult2022"),
     budget: str = typer.Option("smoke", help="smoke (every cell, tiny budget, minutes; CIFAR/ImageNet32 on "
-                               "generated stand-ins) | full (the paper's epochs and seeds; meant for a cluster)"),
+                               "generated stand-ins) | full (the paper's epochs and seeds; meant for a cluster) | "
+                               "a study's own (figures only, fewer epochs; `bench paper list` names them)"),
     row: list[str] = typer.Option(None, "--row", help="run only cells of this table row, e.g. 'BP (0.5M)' "
                                   "(repeatable; the table still lists every cell)"),
     col: list[str] = typer.Option(None, "--col", help="run only cells of this column, e.g. MNIST (repeatable)"),
@@ -463,7 +464,8 @@ def paper(
         papers.load_all()
         for p in papers.PAPERS.values():
             n = sum(c.runnable for c in p.cells)
-            typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget)")
+            own = "".join(f"; budget {b}: figure cells at <= {e} epochs, seed 0" for b, e in p.budgets.items())
+            typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget{own})")
         return
     try:
         registry.load_all()

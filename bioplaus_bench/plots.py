@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _save(fig, out: Path, name: str, caption: str = "") -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     if caption:
         fig.text(0.01, 0.005, caption, fontsize=5, color="0.3", ha="left", va="bottom")
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        fig.tight_layout(rect=(0, 0.04 * (caption.count("\n") + 1), 1, 1))
     else:
         fig.tight_layout()
     for p in paths:
@@ -234,3 +235,161 @@ def sensitivity_scores(acc: np.ndarray) -> dict[str, float]:
     best = np.nanmax(acc)
     return {"best": float(best), "spread": float(best - np.nanmin(acc)),
             "frac_within_1pt": float(np.mean(acc >= best - 1.0))}
+
+
+def cost_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per rule: steady seconds per epoch (mean over seeds), its ratio to BP's, the feedback-training share, n
+    and the highest load average seen by its runs (the load includes the run's own threads)."""
+    loads = lambda r: [x for x in (r.get("load_avg_start"), r.get("load_avg_end")) if isinstance(x, int | float)]  # noqa: E731
+    df = pd.DataFrame([{"rule": r["config"]["algo"], "seconds": r["final"]["epoch_seconds"],
+                        "feedback": r["final"]["feedback_seconds"], "load": max(loads(r), default=np.nan)}
+                       for r in records if r.get("status") == "completed"])
+    if df.empty or "bp" not in set(df.rule):
+        return pd.DataFrame()
+    g = df.groupby("rule").agg(seconds=("seconds", "mean"), feedback=("feedback", "mean"), n=("seconds", "size"),
+                               max_load=("load", "max"))
+    g["x BP"] = g.seconds / g.loc["bp", "seconds"]
+    g["feedback share"] = g.feedback / g.seconds
+    return g.sort_values("x BP").reset_index()
+
+
+def cost_figure(records: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
+    """Seconds per training epoch of each rule relative to BP, the feedback-training part stacked; also
+    ``<name>.md`` with the numbers."""
+    table = cost_table(records)
+    if table.empty:
+        log.warning("cost figure: no completed BP record to normalise by; skipped")
+        return []
+    plt, _ = _setup()
+    fig, ax = plt.subplots(figsize=(COLUMN_IN, 0.9 + 0.25 * len(table)))
+    fb = table["x BP"] * table["feedback share"]
+    ax.barh(table.rule, table["x BP"] - fb, color="C0", label="forward pass and update")
+    ax.barh(table.rule, fb, left=table["x BP"] - fb, color="C1", label="feedback training")
+    for y, v in enumerate(table["x BP"]):
+        ax.text(v, y, f" {v:.1f}x", va="center", fontsize=6)
+    ax.set_xlabel(f"seconds per training epoch / BP's ({table.set_index('rule').loc['bp', 'seconds']:.2f} s)",
+                  fontsize=7)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title("time per epoch relative to BP (steady epochs)", fontsize=7)
+    cfg = records[0]["config"]
+    caption = f"{cfg['task']} {cfg['arch']}; {conditions(records)}; load avg <= {table.max_load.max():.2f}"
+    paths = _save(fig, out, name, textwrap.fill(caption, 90))
+    plt.close(fig)
+    md = out / f"{name}.md"
+    md.write_text(f"# Time per epoch relative to BP\n\n{caption}\n\n" + _md(table) + "\n")
+    return paths + [md]
+
+
+def stability_figure(records: list[dict[str, Any]], point, algos: tuple[str, str], axes: tuple[str, str], out: Path,
+                     name: str) -> list[Path]:
+    """Test-accuracy heatmaps of two rules side by side on the same grid and colour scale (``point(record)`` gives
+    a record's (row, column) grid coordinates), with each rule's stability summary on validation accuracy:
+    spread (best - worst completed point), fraction of the grid within 1 point of the best, diverged points.
+    Also ``<name>.md`` with the summary. A diverged point is drawn empty and counts as not within 1 point."""
+    plt, sns = _setup()
+    rows = [{"algo": r["config"]["algo"], axes[0]: point(r)[0], axes[1]: point(r)[1], "status": r.get("status"),
+             "test": 100 * r["final"]["test_acc"] if r.get("status") == "completed" else np.nan,
+             "val": 100 * r["final"]["best_val_acc"] if r.get("status") == "completed" else np.nan}
+            for r in records if r.get("status") in ("completed", "diverged")]
+    df = pd.DataFrame(rows)
+    fig, panels = plt.subplots(1, 2, figsize=(2 * COLUMN_IN, 3.2), sharey=True)
+    vmin, vmax = np.nanmin(df.test), np.nanmax(df.test)
+    summary = []
+    for ax, algo in zip(panels, algos, strict=True):
+        sub = df[df.algo == algo]
+        grid = sub.pivot_table(index=axes[0], columns=axes[1], values="test", aggfunc="mean", dropna=False)
+        grid = grid.sort_index(ascending=False)
+        sns.heatmap(grid, annot=True, fmt=".0f", cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar=ax is panels[-1],
+                    annot_kws={"fontsize": 5}, cbar_kws={"label": "test accuracy (%)"})
+        val = sub.val.to_numpy()
+        best = np.nanmax(val) if np.isfinite(val).any() else np.nan
+        s = {"rule": algo, "points": len(sub), "diverged": int((sub.status == "diverged").sum()),
+             "best val (%)": best, "spread (points)": best - np.nanmin(val),
+             "within 1 pt of best": float(np.mean(val >= best - 1.0))}
+        summary.append(s)
+        ax.set_title(f"{algo}: spread {s['spread (points)']:.1f} pts, {100 * s['within 1 pt of best']:.0f}% within "
+                     f"1 pt, {s['diverged']} diverged", fontsize=7)
+    cfg = records[0]["config"]
+    caption = (f"{cfg['task']} {cfg['arch']}; stability on validation accuracy, colours test accuracy; empty: "
+               f"diverged; {conditions(records)}")
+    paths = _save(fig, out, name, caption)
+    plt.close(fig)
+    md = out / f"{name}.md"
+    md.write_text(f"# Sensitivity of {' and '.join(algos)} to {' x '.join(axes)}\n\n{caption}\n\n"
+                  + _md(pd.DataFrame(summary)) + "\n")
+    return paths + [md]
+
+
+def _md(df: pd.DataFrame) -> str:
+    from bioplaus_bench.report import markdown
+
+    return markdown(df.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v))
+
+
+FEEDBACK_MEASURES = {"angle_T": "angle(J_G, J_F^T) (deg)", "dist_T": "||J_G - J_F^T|| / ||J_F^T||",
+                     "inverse_residual": "inverse residual"}
+
+
+def feedback_training_figures(records: list[dict[str, Any]], summary: list[dict[str, Any]], out: Path,
+                              name: str) -> list[Path]:
+    """The feedback-training experiment (``feedback_training.py``): per layer, each loss's angle and distance
+    between J_G and J_F^T and its inverse residual against iterations (mean ± std over seeds); the final angle
+    between each weight tensor's BP gradient and the rule's update (bars); ``<name>.md`` with the numbers."""
+    plt, sns = _setup()
+    losses = list(dict.fromkeys(r["config"]["loss"] for r in records))
+    layers = records[0]["layers"]
+    fig, axes = plt.subplots(len(FEEDBACK_MEASURES), len(layers), figsize=(2 * COLUMN_IN, 4.6), sharex=True,
+                             squeeze=False)
+    for col, layer in enumerate(layers):
+        for row, (key, label) in enumerate(FEEDBACK_MEASURES.items()):
+            ax = axes[row][col]
+            for k, loss in enumerate(losses):
+                mine = [r for r in records if r["config"]["loss"] == loss]
+                it = np.array(mine[0]["curves"]["iteration"])
+                vals = np.array([[v[col] for v in r["curves"][key]] for r in mine], dtype=float)
+                mean, std = vals.mean(0), vals.std(0)
+                ax.plot(it, mean, color=f"C{k}", lw=1, label=f"{loss} (n={len(mine)})")
+                ax.fill_between(it, mean - std, mean + std, color=f"C{k}", alpha=0.2, lw=0)
+            if row == 0:
+                ax.set_title(layer, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(label, fontsize=6)
+            if row == len(FEEDBACK_MEASURES) - 1:
+                ax.set_xlabel("feedback iterations", fontsize=6)
+            ax.tick_params(labelsize=5)
+    axes[0][0].legend(fontsize=5)
+    cfg = records[0]["config"]
+    caption = (f"frozen {cfg['arch']} at init, {cfg['task']} batches of {cfg['batch_size']}, Adam lr {cfg['lr']}, "
+               f"sigma {cfg['noise']}; mean ± std over seeds; {records[0]['env'].get('cpu')}")
+    paths = _save(fig, out, name, caption)
+    plt.close(fig)
+    bars = pd.DataFrame([{"loss": loss, "weight": w, "angle to BP (deg)": v[k]}
+                         for r in records for loss in [r["config"]["loss"]]
+                         for k, w in enumerate(r["weights"]) for v in [r["curves"]["bp_angle"][-1]]]
+                        + [{"loss": "at init (every loss)", "weight": w, "angle to BP (deg)": v[k]}
+                           for r in records if r["config"]["loss"] == losses[0]
+                           for k, w in enumerate(r["weights"]) for v in [r["curves"]["bp_angle"][0]]])
+    fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.4))
+    sns.barplot(data=bars, x="weight", y="angle to BP (deg)", hue="loss", errorbar="sd", ax=ax)
+    ax.set_title(f"angle between BP's gradient and the update at beta {cfg['beta']}, after "
+                 f"{cfg['iterations']} feedback iterations", fontsize=6)
+    ax.tick_params(labelsize=5)
+    ax.legend(fontsize=5)
+    paths += _save(fig, out, f"{name}_bp_angles", caption)
+    plt.close(fig)
+    df = pd.DataFrame(summary)
+    df["value"] = [f"{f:.3g}" + ("" if s != s else f" ± {s:.2g}") + f" (init {i:.3g})"
+                   for f, s, i in zip(df["final"], df["final std"], df["at init"], strict=True)]
+    tables = "\n\n".join(
+        _md(df[df.measure.isin(keys)].pivot_table(index=["measure", "loss"], columns="layer", values="value",
+                                                  aggfunc="first", sort=False).reset_index())
+        for keys in (list(FEEDBACK_MEASURES), ["bp_angle"]))
+    stale = int(df.groupby("loss")["stale"].max().sum())
+    md = out / f"{name}.md"
+    md.write_text(f"# Feedback training on a frozen network: final values after {cfg['iterations']} iterations\n\n"
+                  f"{caption}. Final mean ± std over n = {df['n'].max()} seeds (at initialisation in brackets). "
+                  "Measures: angle_T and dist_T compare J_G with J_F^T; inverse_residual is 0 when J_G is an "
+                  "inverse of J_F; bp_angle is the angle between a weight tensor's BP gradient and the rule's "
+                  "update." + (f" {stale} records were made by other code (stale)." if stale else "") + "\n\n"
+                  + tables + "\n")
+    return paths + [md]

@@ -18,13 +18,17 @@ def test_paper_list_names_every_study():
     assert all(name in out for name in ("lillicrap2016", "shibuya2023", "ernoult2022"))
 
 
-@pytest.mark.parametrize("name", sorted(papers.PAPERS))
-@pytest.mark.parametrize("budget", papers.BUDGETS)
+@pytest.mark.parametrize(("name", "budget"), [(n, b) for n in sorted(papers.PAPERS)
+                                               for b in papers.get_paper(n).budget_names()])
 def test_every_cell_resolves(name, budget, tmp_path):
     load_all()
     paper = papers.get_paper(name)
     specs = paper.specs(budget, tmp_path, None)
-    assert len(specs) == sum(c.runnable for c in paper.cells) * (len(paper.seeds) if budget == "full" else 1)
+    if budget in paper.budgets:  # a study's own budget: its figure cells, seed 0, at most that many epochs
+        assert len(specs) == sum(c.runnable and not c.in_table for c in paper.cells)
+        assert all(s.seed == 0 and s.epochs <= paper.budgets[budget] for _, s in specs)
+    else:
+        assert len(specs) == sum(c.runnable for c in paper.cells) * (len(paper.seeds) if budget == "full" else 1)
     paths = {resolve(spec).path for _, spec in specs}
     assert len(paths) == len(specs)  # no two cells collapse onto one record
 
@@ -65,8 +69,8 @@ def test_shibuya_findings_are_computed_from_records():
 def test_figure_only_cells_are_not_table_rows(tmp_path):
     paper = papers.get_paper("shibuya2023")
     df, _ = papers.cell_table(paper, "full", tmp_path)
-    assert len(df) == sum(c.in_table for c in paper.cells) == len(paper.cells) - 64
-    assert not df.column.eq("MNIST (sensitivity)").any()
+    assert len(df) == sum(c.in_table for c in paper.cells) == len(paper.cells) - 2 * 64 - 6
+    assert not df.column.isin(["MNIST (sensitivity)", "MNIST (cost)"]).any()
 
 
 def test_published_values_are_the_papers():
@@ -76,7 +80,7 @@ def test_published_values_are_the_papers():
     assert shibuya[("TP (1.1M)", "F-MNIST")] is None  # n/a in the paper: the table says so
     ernoult = {(c.row, c.col): c.published for c in papers.get_paper("ernoult2022").cells}
     assert ernoult[("L-DRL, LeNet", "MNIST")] == "98.9" and ernoult[("L-DRL, VGG", "ImageNet 32x32 (top-5)")] == "60.6"
-    with pytest.raises(RegistryError, match="unknown budget 'huge'.*smoke, full"):
+    with pytest.raises(RegistryError, match="unknown budget 'huge' for ernoult2022; accepted: smoke, full, feedback"):
         papers.get_paper("ernoult2022").specs("huge", Path("unused"), None)
 
 
@@ -106,6 +110,11 @@ def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path
         assert r["config"]["max_batches"] == papers.SMOKE_BATCHES
     assert table.count("ran on generated data (not a result)") == 3 + 4  # LeNet CIFAR-10: 3 rules; VGG: 2 x 2
     assert "not results" in table and (tmp_path / "table_smoke.tex").exists()
+    assert "| DDTP (Meulemans et al. 2020), LeNet | MNIST |" in table  # the paper's "Meulemans et al." row
+    # the feedback-training experiment ran (tiny) beside the cells: one record per loss, figures and summary
+    assert len(list((tmp_path / "feedback-training").glob("*.json"))) == 4
+    summary = (tmp_path / "figures_smoke" / "feedback_training.md").read_text()
+    assert all(f"| angle_T | {loss} |" in summary for loss in ("DTP", "DRL", "L-DRL"))
 
 
 @pytest.mark.slow
@@ -134,4 +143,60 @@ def test_shibuya_smoke_runs_every_runnable_cell(tmp_path, data_root):
     table = (tmp_path / "table_smoke.md").read_text()
     assert table.count("ran on generated data (not a result)") == 10  # 5 rules x CIFAR-10/100 (6.3M)
     assert table.count("the 13.0M MLP is not identifiable") == 8  # TP, DTP, DRL, L-DRL x CIFAR-10/100: not run
-    assert (tmp_path / "figures_smoke" / "sensitivity_fw-dtp_mnist_mlp.png").exists()
+    figures = tmp_path / "figures_smoke"
+    assert (figures / "sensitivity_dtp_fw-dtp_1ep.png").exists() and (figures / "cost_mnist.png").exists()
+    summary = (figures / "sensitivity_dtp_fw-dtp_1ep.md").read_text()
+    assert "| dtp | 64 |" in summary and "| fw-dtp | 64 |" in summary  # both grids complete, side by side
+
+
+def test_shibuya_grids_put_dtp_and_fw_dtp_on_the_same_lr_scale_with_the_papers_feedback():
+    """The sensitivity grid runs DTP with momentum 0 and twice the grid lr (its local loss is 1/2 ||s - t||^2,
+    FW-DTP's ||s - t||^2: the same weight step; tests/test_targetprop checks that equation), FW-DTP with the
+    paper's B ~ U(-0.01, 0.01), as do the table's FW-DTP cells; the sensitivity budget runs 5 epochs."""
+    from bioplaus_bench.papers import shibuya2023 as sh
+
+    paper = papers.get_paper("shibuya2023")
+    grid = {(c.run.algo, c.row.split(" ", 1)[1]): c.run for c in paper.cells if c.col == sh.SENSITIVITY_COL}
+    assert len(grid) == 2 * 64
+    dtp, fw = grid[("dtp", "lr=4 beta=0.02")], grid[("fw-dtp", "lr=4 beta=0.02")]
+    assert dtp.overrides == {"lr": "8.0", "momentum": "0", "beta": "0.02"}
+    assert fw.overrides == {"lr": "4", "beta": "0.02", "feedback_range": "0.01"}
+    table_fw = [c for c in paper.cells if c.row == "FW-DTP (0.5M)"]
+    assert table_fw and all(c.run.overrides == {"feedback_range": "0.01"} for c in table_fw)
+    specs = paper.specs("sensitivity", Path("unused"), None)
+    assert {s.epochs for c, s in specs if c.col == sh.SENSITIVITY_COL} == {sh.SENSITIVITY_EPOCHS}
+    assert {(s.epochs, s.val_size) for c, s in specs if c.col == sh.COST_COL} == {(sh.COST_EPOCHS, 0)}
+
+
+def _rec(algo, lr, beta, status="completed", val=0.9, test=0.9, momentum="0", **final):
+    return {"status": status, "config": {"algo": algo, "task": "mnist", "arch": "mlp", "epochs": 5, "seed": 0,
+                                         "batch_size": 256, "val_size": 5000, "preset": None,
+                                         "hparams": {"lr": str(lr), "beta": str(beta), "momentum": momentum}},
+            "env": {}, "final": {"best_val_acc": val, "test_acc": test, **final}}
+
+
+def test_stability_summary_counts_diverged_points_as_not_within_one_point(tmp_path):
+    from bioplaus_bench.papers import shibuya2023 as sh
+
+    recs = [_rec("fw-dtp", 0.1, 0.001, val=0.95), _rec("fw-dtp", 0.2, 0.001, val=0.945),
+            _rec("fw-dtp", 0.1, 0.002, val=0.90), _rec("dtp", 0.2, 0.001, val=0.94),
+            _rec("dtp", 0.4, 0.001, val=0.96), _rec("dtp", 0.2, 0.002, status="diverged")]
+    paths = sh.figures(recs, tmp_path)
+    text = (tmp_path / "sensitivity_dtp_fw-dtp_5ep.md").read_text()
+    # dtp: lr on the FW-DTP scale = half its own; best 96, spread 2 over completed points, 1 of 3 within 1 point
+    # (the diverged one is not); fw-dtp: best 95, spread 5, 2 of 3 within 1 point
+    assert "| dtp | 3 | 1 | 96.000 | 2.000 | 0.333 |" in text
+    assert "| fw-dtp | 3 | 0 | 95.000 | 5.000 | 0.667 |" in text
+    assert any(p.suffix == ".png" for p in paths)
+
+
+def test_cost_table_is_relative_to_bp_with_the_feedback_share():
+    from bioplaus_bench.plots import cost_table
+
+    def rec(algo, sec, fb):
+        return {"status": "completed", "config": {"algo": algo}, "load_avg_start": 1.0, "load_avg_end": 2.0,
+                "final": {"epoch_seconds": sec, "feedback_seconds": fb}}
+
+    t = cost_table([rec("bp", 1.0, 0.0), rec("bp", 3.0, 0.0), rec("dtp", 8.0, 6.0)]).set_index("rule")
+    assert t.loc["dtp", "x BP"] == 4.0 and t.loc["dtp", "feedback share"] == 0.75 and t.loc["bp", "n"] == 2
+    assert t.loc["dtp", "max_load"] == 2.0

@@ -244,3 +244,19 @@ def test_fwdtp_bn_targets_are_standardised_fixed_feedback_and_beta_zero_gives_th
         rule.step(x, y)
     assert all(torch.equal(a, b) for a, b in zip(fb, rule.feedback_net.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(w, rule.model.parameters(), strict=True))
+
+
+def test_half_squared_error_at_twice_the_lr_takes_the_full_squared_error_step():
+    """The Shibuya sensitivity grid's DTP cells (papers/shibuya2023.py, DTP_LR_FACTOR): one SGD step (momentum 0)
+    on sum 1/2 ||s - t||^2 at lr 2 eta gives the same weights as one on sum ||s - t||^2 at lr eta (FW-DTP's loss)."""
+    torch.manual_seed(0)
+    weights = []
+    for scale, lr in ((0.5, 0.8), (1.0, 0.4)):
+        torch.manual_seed(0)
+        layer = nn.Linear(6, 4)
+        x = torch.randn(5, 6)
+        s = [x, torch.tanh(layer(x))]
+        t = [None, s[1].detach() + 0.1 * torch.randn(5, 4)]
+        targetprop.local_forward_step(s, t, torch.optim.SGD(layer.parameters(), lr=lr, momentum=0.0), scale)
+        weights.append(layer.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1], rtol=1e-6, atol=1e-7)

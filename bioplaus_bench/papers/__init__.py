@@ -7,7 +7,10 @@ suite can make from its records, and ``findings``: sentences computed from the m
 type a measured number). ``bench paper NAME`` resolves every cell for a budget, runs them through the grid
 machinery (finished cells are skipped) and renders ``table_<budget>.md`` / ``.tex`` and the figures.
 
-Budgets: ``full`` is the paper's (epochs, batch size, seeds; meant for a cluster). ``smoke`` runs every
+Budgets: ``full`` is the paper's (epochs, batch size, seeds; meant for a cluster). A study may add budgets of
+its own (``Paper.budgets``: name -> epochs): such a budget runs only the figure cells, capped at that many
+epochs, seed 0, and renders the figures without a table (e.g. ``shibuya2023``'s ``sensitivity``, a reduced
+grid that fits two cores). ``smoke`` runs every
 cell for one epoch of ``SMOKE_BATCHES`` small batches and one seed, with each rule's own ``smoke`` settings
 (its registration: e.g. one feedback iteration per layer), so the whole study runs in minutes; tasks whose
 files are absent (CIFAR, ImageNet32) are run on generated stand-ins in the official format, and their records
@@ -25,7 +28,7 @@ import logging
 import math
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +71,24 @@ class Paper:
     notes: str = ""  # settings and sources; never a measured number (those come from ``findings``)
     # sentences computed from the records: {(row, column): completed full-budget records of that cell} -> text
     findings: Callable[[dict[tuple[str, str], list[dict[str, Any]]]], str] | None = None
+    # the study's own budgets, name -> epochs: only the figure cells (``in_table=False``), capped at that many
+    # epochs, seed 0; rendered as figures only (None: no cells, only the experiment below)
+    budgets: dict[str, int | None] = field(default_factory=dict)
+    # an experiment that is not a training run (e.g. feedback trained on a frozen network): called after the
+    # cells as experiment(out, budget, render_only, workers, data_dir, figures_dir); runs what is missing (unless
+    # render_only), keeps its records under ``out`` and returns the files it rendered into figures_dir
+    experiment: Callable[[Path, str, bool, int, str | None, Path], list[Path]] | None = None
+
+    def budget_names(self) -> tuple[str, ...]:
+        return (*BUDGETS, *self.budgets)
 
     def specs(self, budget: str, out: Path, run_fields: dict[str, Any] | None = None, rows: tuple[str, ...] = (),
               cols: tuple[str, ...] = ()) -> list[tuple[Cell, RunSpec]]:
         """The runs of every runnable cell (or of the cells whose row and column are among ``rows``/``cols``);
         ``run_fields`` (RunSpec fields given on the command line) apply to every run."""
-        if budget not in BUDGETS:
-            raise RegistryError(f"unknown budget {budget!r}; accepted: {', '.join(BUDGETS)}")
+        if budget not in self.budget_names():
+            raise RegistryError(f"unknown budget {budget!r} for {self.name}; accepted: "
+                                f"{', '.join(self.budget_names())}")
         for wanted, have, what in ((rows, {c.row for c in self.cells}, "row"),
                                    (cols, {c.col for c in self.cells}, "column")):
             bad = sorted(set(wanted) - have)
@@ -84,7 +98,12 @@ class Paper:
         for cell in self.cells:
             if not cell.runnable or (rows and cell.row not in rows) or (cols and cell.col not in cols):
                 continue
-            run = budget_run(cell.run, budget)
+            if budget in self.budgets:  # a study's own budget: figure cells only, fewer epochs
+                if cell.in_table:
+                    continue
+                run = dataclasses.replace(cell.run, epochs=min(cell.run.epochs, self.budgets[budget] or 0))
+            else:
+                run = budget_run(cell.run, budget)
             for seed in self.seeds if budget == "full" else (0,):
                 spec = dataclasses.replace(run, seed=seed, out=str(out / "runs"), **(run_fields or {}))
                 out_specs.append((cell, spec))
@@ -183,15 +202,32 @@ def run(paper: Paper, budget: str, out: Path, opts: Any, run_fields: dict[str, A
     points, todo = gridmod.plan([s for _, s in selected])
     result = {} if render_only else gridmod.execute(points, todo, opts)
     df, cell_records = cell_table(paper, budget, out, run_fields)
-    md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
     out.mkdir(parents=True, exist_ok=True)
-    md.write_text(render_text(paper, budget, out, ".md", run_fields, (df, cell_records)))
-    tex.write_text(render_text(paper, budget, out, ".tex", run_fields, (df, cell_records)))
-    paths = [md, tex]
+    paths = []
+    if budget not in paper.budgets:  # a study's own budget has figure cells only: no table
+        md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
+        md.write_text(render_text(paper, budget, out, ".md", run_fields, (df, cell_records)))
+        tex.write_text(render_text(paper, budget, out, ".tex", run_fields, (df, cell_records)))
+        paths = [md, tex]
+    paths += render_figures(paper, budget, out, out / f"figures_{budget}", cell_records, render_only,
+                            getattr(opts, "max_parallel", 1) or 1, (run_fields or {}).get("data_dir"))
+    return df, paths, result
+
+
+def render_figures(paper: Paper, budget: str, out: Path, dest: Path,
+                   cell_records: list[tuple[Cell, dict[str, Any]]] | None = None, render_only: bool = True,
+                   workers: int = 1, data_dir: str | None = None) -> list[Path]:
+    """The study's figures (and their markdown summaries) for a budget from the records in ``out``, into ``dest``;
+    the study's experiment runs what it lacks unless ``render_only``."""
+    if cell_records is None:
+        cell_records = cell_table(paper, budget, out)[1]
+    paths = []
     real = [r for _, r in cell_records if not r.get("data_generated")]  # figures show real data only
     if paper.figures is not None and real:
-        paths += paper.figures(real, out / f"figures_{budget}")
-    return df, paths, result
+        paths += paper.figures(real, dest)
+    if paper.experiment is not None:
+        paths += paper.experiment(out, budget, render_only, workers, data_dir, dest)
+    return paths
 
 
 def cell_table(paper: Paper, budget: str, out: Path, run_fields: dict[str, Any] | None = None
