@@ -464,7 +464,8 @@ def paper(
         papers.load_all()
         for p in papers.PAPERS.values():
             n = sum(c.runnable for c in p.cells)
-            own = "".join(f"; budget {b}: figure cells at <= {e} epochs, seed 0" for b, e in p.budgets.items())
+            own = "".join(f"; budget {b}: " + (f"figure cells at <= {e} epochs, seed 0" if e else "its experiment")
+                          for b, e in p.budgets.items())
             typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget{own})")
         return
     try:
@@ -477,7 +478,8 @@ def paper(
         fail(str(exc))
     from bioplaus_bench.report import markdown
 
-    typer.echo(markdown(df))
+    if not df.empty:  # a study's own budget renders figures only
+        typer.echo(markdown(df))
     for p in paths:
         typer.echo(str(p))
     failed = [k for k, v in result.items() if v == "failed"]

@@ -47,8 +47,8 @@ def _save(fig, out: Path, name: str, caption: str = "") -> list[Path]:
         fig.tight_layout(rect=(0, 0.04 * (caption.count("\n") + 1), 1, 1))
     else:
         fig.tight_layout()
-    for p in paths:
-        fig.savefig(p, dpi=200)
+    for p in paths:  # no creation date in the PDF: a re-rendering of the same records is the same file
+        fig.savefig(p, dpi=200, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     log.info("wrote %s", ", ".join(map(str, paths)))
     return paths
 

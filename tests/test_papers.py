@@ -200,3 +200,24 @@ def test_cost_table_is_relative_to_bp_with_the_feedback_share():
     t = cost_table([rec("bp", 1.0, 0.0), rec("bp", 3.0, 0.0), rec("dtp", 8.0, 6.0)]).set_index("rule")
     assert t.loc["dtp", "x BP"] == 4.0 and t.loc["dtp", "feedback share"] == 0.75 and t.loc["bp", "n"] == 2
     assert t.loc["dtp", "max_load"] == 2.0
+
+
+def test_time_vs_bp_uses_the_tables_own_bp_cells_not_a_figures():
+    """Shibuya's cost figure has BP runs of its own (3 epochs, all 60k images): the table's "time vs BP" must still
+    divide by the BP cell of the table."""
+    from bioplaus_bench.papers import shibuya2023 as sh
+
+    paper = papers.get_paper("shibuya2023")
+    cells = {(c.row, c.col): c for c in paper.cells}
+
+    def rec(cell, seconds):
+        return {"status": "completed", "config": {**cell.run.__dict__, "arch": cell.run.arch, "seed": 0,
+                                                  "hparams": {}},
+                "final": {"test_acc": 0.97, "epoch_seconds": seconds}, "curves": {"train_acc": [0.99]}, "env": {}}
+
+    pairs = [(cells[("BP (0.5M)", "MNIST")], rec(cells[("BP (0.5M)", "MNIST")], 2.0)),
+             (cells[("cost bp", sh.COST_COL)], rec(cells[("cost bp", sh.COST_COL)], 1.0)),
+             (cells[("DTP (0.5M)", "MNIST")], rec(cells[("DTP (0.5M)", "MNIST")], 8.0))]
+    df = papers.table(paper, pairs, "full").set_index(["method", "column"])
+    assert df.loc[("DTP (0.5M)", "MNIST"), "time vs BP"].startswith("4.00x")
+    assert df.loc[("BP (0.5M)", "MNIST"), "time vs BP"].startswith("1.00x")

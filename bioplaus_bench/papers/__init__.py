@@ -204,7 +204,9 @@ def run(paper: Paper, budget: str, out: Path, opts: Any, run_fields: dict[str, A
     df, cell_records = cell_table(paper, budget, out, run_fields)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    if budget not in paper.budgets:  # a study's own budget has figure cells only: no table
+    if budget in paper.budgets:  # a study's own budget has figure cells only: no table
+        df = df.iloc[0:0]
+    else:
         md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
         md.write_text(render_text(paper, budget, out, ".md", run_fields, (df, cell_records)))
         tex.write_text(render_text(paper, budget, out, ".tex", run_fields, (df, cell_records)))
@@ -291,7 +293,7 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
     loaded_bp: set[tuple[str, str]] = set()
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
-        if cell.run.algo == "bp" and recs:
+        if cell.run.algo == "bp" and recs and cell.in_table:  # the table's own BP (not a figure's BP runs)
             bp_time[(cell.run.task, recs[0]["config"]["arch"])] = float(np.mean([r["final"]["epoch_seconds"]
                                                                             for r in recs]))
             if frame(RecordScan(records=recs)).contended.any():
