@@ -240,10 +240,14 @@ def sensitivity_scores(acc: np.ndarray) -> dict[str, float]:
 def cost_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Per rule: steady seconds per epoch (mean over seeds), its ratio to BP's, the feedback-training share, n
     and the highest load average seen by its runs (the load includes the run's own threads)."""
-    loads = lambda r: [x for x in (r.get("load_avg_start"), r.get("load_avg_end")) if isinstance(x, int | float)]  # noqa: E731
-    df = pd.DataFrame([{"rule": r["config"]["algo"], "seconds": r["final"]["epoch_seconds"],
-                        "feedback": r["final"]["feedback_seconds"], "load": max(loads(r), default=np.nan)}
-                       for r in records if r.get("status") == "completed"])
+    from bioplaus_bench.records import RecordScan
+    from bioplaus_bench.report import frame
+
+    if not records:
+        return pd.DataFrame()
+    df = frame(RecordScan(records=records))
+    df = df[df.status == "completed"].rename(columns={"algo": "rule", "epoch_seconds": "seconds",
+                                                      "feedback_seconds": "feedback", "load_avg": "load"})
     if df.empty or "bp" not in set(df.rule):
         return pd.DataFrame()
     g = df.groupby("rule").agg(seconds=("seconds", "mean"), feedback=("feedback", "mean"), n=("seconds", "size"),
@@ -301,11 +305,10 @@ def stability_figure(records: list[dict[str, Any]], point, algos: tuple[str, str
         grid = grid.sort_index(ascending=False)
         sns.heatmap(grid, annot=True, fmt=".0f", cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar=ax is panels[-1],
                     annot_kws={"fontsize": 5}, cbar_kws={"label": "test accuracy (%)"})
-        val = sub.val.to_numpy()
-        best = np.nanmax(val) if np.isfinite(val).any() else np.nan
+        scores = sensitivity_scores(sub.val.to_numpy() / 100)  # a diverged point (NaN) is never within 1 point
         s = {"rule": algo, "points": len(sub), "diverged": int((sub.status == "diverged").sum()),
-             "best val (%)": best, "spread (points)": best - np.nanmin(val),
-             "within 1 pt of best": float(np.mean(val >= best - 1.0))}
+             "best val (%)": scores["best"], "spread (points)": scores["spread"],
+             "within 1 pt of best": scores["frac_within_1pt"]}
         summary.append(s)
         ax.set_title(f"{algo}: spread {s['spread (points)']:.1f} pts, {100 * s['within 1 pt of best']:.0f}% within "
                      f"1 pt, {s['diverged']} diverged", fontsize=7)
