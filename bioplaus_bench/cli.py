@@ -105,7 +105,8 @@ def list_cmd() -> None:
         typer.echo(f"  {name:<16} {t.description} (default arch: {t.default_arch})")
     typer.echo("\nArchitectures (--arch):")
     for name, a in sorted(registry.ARCHS.items()):
-        typer.echo(f"  {name:<10} {a.description}")
+        only = f" [{', '.join(a.rules)} only]" if a.rules else ""
+        typer.echo(f"  {name:<10} {a.description}{only}")
 
 
 @app.command()

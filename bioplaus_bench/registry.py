@@ -46,12 +46,30 @@ class AlgorithmEntry:
     # that network (e.g. the feedback lists of a conv net), where the Config's defaults are the MLP's
     arch_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # `supports` also refuses a network built for other rules only (ArchEntry.rules), so that every caller
+        # (the harness's check, `bench show`, the contract tests) asks one predicate
+        object.__setattr__(self, "supports", _supported_by(self.name, self.supports))
+
 
 @dataclass(frozen=True)
 class ArchEntry:
     name: str
-    build: Callable[..., Any]  # (input_shape, num_classes) -> nn.Sequential of blocks
+    build: Callable[..., Any]  # (input_shape, num_classes) -> the network (an nn.Sequential of blocks)
     description: str = ""
+    # The only rules this network serves (e.g. EqProp's energy network, whose forward pass is a relaxation);
+    # None: every rule that supports it
+    rules: tuple[str, ...] | None = None
+
+
+def _supported_by(rule: str, own: Callable[[str], bool] | None) -> Callable[[str], bool]:
+    def supports(arch: str) -> bool:
+        entry = ARCHS.get(arch)
+        if entry is not None and entry.rules is not None and rule not in entry.rules:
+            return False
+        return own is None or own(arch)
+
+    return supports
 
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {}
@@ -121,11 +139,15 @@ def register_task(spec: Any) -> Any:
     return spec
 
 
-def register_arch(name: str, description: str | None = None) -> Callable[[Callable], Callable]:
-    """Function decorator: register an architecture builder ``(input_shape, num_classes) -> blocks``."""
+def register_arch(name: str, description: str | None = None, rules: tuple[str, ...] | None = None
+                  ) -> Callable[[Callable], Callable]:
+    """Function decorator: register an architecture builder ``(input_shape, num_classes) -> blocks``. ``rules``:
+    the only rules the network serves (a rule family's own network, e.g. Forward-Forward's goodness network);
+    every other rule is refused on it before any work."""
 
     def deco(fn: Callable) -> Callable:
-        add_entry(ARCHS, "architecture", name, ArchEntry(name, fn, description or _first_line(fn)))
+        add_entry(ARCHS, "architecture", name,
+                  ArchEntry(name, fn, description or _first_line(fn), tuple(rules) if rules else None))
         return fn
 
     return deco

@@ -14,7 +14,7 @@ register_task(TaskSpec(
     name="cifar100",
     description="CIFAR-100 (fine labels), 100 classes, 45k/5k/10k; crop+flip; top-5 reported",
     load=load, input_shape=(3, 32, 32), num_classes=100,
-    default_arch="lenet", archs=("lenet", "vgg6", "mlp", "mlp-1.1m", "mlp-6.3m"),
+    default_arch="lenet", archs=("lenet", "vgg6", "mlp", "mlp-1.1m", "mlp-6.3m", "pepita-mlp"),
     mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), augment=True,
     epochs=90, batch_size=128, val_size=5000, top5=True,
 ))

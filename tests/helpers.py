@@ -19,7 +19,7 @@ def make_rule(algo: str, task: str = "mnist", arch: str | None = None, epochs: i
     torch.manual_seed(seed)
     entry = get_algorithm(algo)
     spec = get_task(task)
-    arch = arch or spec.default_arch
+    arch = arch or entry.task_defaults.get(task, {}).get("arch") or spec.default_arch
     cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()}, arch)
     model = get_arch(arch).build(spec.input_shape, spec.num_classes)
     return create_rule(entry, cfg, model, spec, epochs), spec

@@ -1,4 +1,5 @@
-"""Defining properties of the learned-feedback and target-projection rules: KP, WM, DRTP."""
+"""Defining properties of the rule families beyond BP, FA and TP: KP, WM, DRTP, PC, node perturbation, PEPITA,
+Forward-Forward and equilibrium propagation."""
 
 import math
 
@@ -166,3 +167,167 @@ def test_node_perturbation_estimate_averages_to_the_gradient():
     for t, p in zip(total, ref.parameters(), strict=True):
         assert F.cosine_similarity(t.flatten(), p.grad.flatten(), dim=0) > 0.9
 
+
+
+# ---- PEPITA
+
+
+def test_pepita_runs_no_backward_pass():
+    """No autograd call at all during a step, and the same update with every parameter's requires_grad off (the
+    reference's check that the rule uses no graph)."""
+    x, y = _data()
+    a, _ = make_rule("pepita", dropout=0.0)
+    b, _ = make_rule("pepita", dropout=0.0)
+    for p in b.model.parameters():
+        p.requires_grad_(False)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("PEPITA called autograd")
+
+    saved = torch.autograd.backward, torch.autograd.grad
+    torch.autograd.backward, torch.autograd.grad = forbidden, forbidden
+    try:
+        a.step(x, y)
+        b.step(x, y)
+    finally:
+        torch.autograd.backward, torch.autograd.grad = saved
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0)
+
+
+def test_pepita_update_is_the_modulated_minus_clean_activity_difference():
+    """dW_1 = (h_1 - h_1^err)^T (x + F e) / n and dW_2 = e_err^T h_1^err / n, computed here by hand; to first order
+    in F e, h_1 - h_1^err = -f'(a_1) * (W_1 F e) (feedback alignment through W_1 F)."""
+    x, y = _data()
+    rule, _ = make_rule("pepita", dropout=0.0)
+    w1, w2 = (lin.weight.detach().clone() for lin in rule.linears)
+    f = rule.feedback
+    x0 = x.flatten(1)
+    h1 = torch.relu(x0 @ w1.t())
+    e = (h1 @ w2.t()).softmax(1) - F.one_hot(y, 10).float()
+    xm = x0 + e @ f.t()
+    h1m = torch.relu(xm @ w1.t())
+    em = (h1m @ w2.t()).softmax(1) - F.one_hot(y, 10).float()
+    rule.step(x, y)
+    torch.testing.assert_close(rule.linears[0].weight.grad, (h1 - h1m).t() @ xm / len(x))
+    torch.testing.assert_close(rule.linears[1].weight.grad, em.t() @ h1m / len(x))
+    x0, w1, e, small = x0.double(), w1.double(), e.double(), 1e-3 * f.double()  # Taylor, a tiny projection
+    a1 = x0 @ w1.t()
+    diff = torch.relu(a1) - torch.relu((x0 + e @ small.t()) @ w1.t())
+    first_order = -(a1 > 0).double() * (e @ small.t() @ w1.t())
+    assert (diff - first_order).norm() / first_order.norm() < 1e-3
+
+
+# ---- Forward-Forward
+
+
+def test_ff_layers_receive_no_gradient_from_the_layers_above():
+    """Changing the top layer changes nothing in the updates of the layers below it (same data, same negatives)."""
+    x, y = _data()
+    a, _ = make_rule("ff")
+    b, _ = make_rule("ff")
+    with torch.no_grad():
+        b.model.layers[-1].weight.mul_(-2.0)
+    for rule in (a, b):
+        torch.manual_seed(3)  # the same wrong labels
+        rule.step(x, y)
+    for la, lb in zip(a.model.layers[:-1], b.model.layers[:-1], strict=True):
+        torch.testing.assert_close(la.weight.grad, lb.weight.grad, rtol=0, atol=0)
+    assert not torch.allclose(a.model.layers[-1].weight.grad, b.model.layers[-1].weight.grad)
+
+
+def test_ff_length_normalisation_hides_the_previous_layers_scale():
+    """Scaling a layer's input by c > 0 leaves its output unchanged."""
+    from bioplaus_bench.algorithms.ff import length_normalise
+
+    rule, _ = make_rule("ff")
+    lin = rule.model.layers[1]
+    h = torch.rand(8, lin.in_features)
+    torch.testing.assert_close(lin(length_normalise(7.5 * h)), lin(length_normalise(h)))
+
+
+def test_ff_updates_raise_positive_and_lower_negative_goodness():
+    """Updates on one batch push the first layer's mean positive goodness per unit above theta = 1 and the negative
+    below it (the first layer reads the label pixels directly; the layers above must find the label in its
+    normalised activity pattern, which takes hundreds of MNIST batches), and open the gap in the second."""
+    x, y = _data(64)
+    rule, _ = make_rule("ff", lr=0.003, temperature=100.0, peer_norm=0.0)
+    net = rule.model
+    torch.manual_seed(0)  # the wrong labels every step below draws
+    wrong = (y + torch.randint(1, 10, y.shape)) % 10
+
+    def gaps():
+        with torch.no_grad():
+            pos, neg = net.activities(net.embed(x, y)), net.activities(net.embed(x, wrong))
+        return [(p.pow(2).mean().item(), n.pow(2).mean().item()) for p, n in zip(pos, neg, strict=True)]
+
+    before = gaps()
+    for _ in range(100):
+        torch.manual_seed(0)
+        rule.step(x, y)
+    after = gaps()
+    assert after[0][0] > 1.1 and after[0][1] < 0.9
+    assert after[1][0] - after[1][1] > before[1][0] - before[1][1] + 1e-3  # the second layer starts to separate
+
+
+# ---- equilibrium propagation
+
+
+def _tiny_eqprop(beta: float, symmetric: bool):
+    """A 6-5-4 energy network in float64 relaxed to convergence (400 free steps, 400 nudged), CE cost."""
+    import dataclasses
+
+    from bioplaus_bench.algorithms.eqprop import Config, EnergyNet, EqProp
+
+    from bioplaus_bench import get_task
+
+    torch.manual_seed(0)
+    net = EnergyNet([6, 5, 4], steps=400).double()
+    with torch.no_grad():
+        for lin in net.layers:
+            lin.bias.uniform_(0.2, 0.4)  # states inside (0, 1), where the hard sigmoid has a gradient
+    task = dataclasses.replace(get_task("mnist"), input_shape=(6,), num_classes=4)
+    cfg = Config(lr=0.0, layer_lrs=(), beta=beta, nudged_steps=400, symmetric=symmetric, random_sign=False,
+                 cost="ce")
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(16, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (16,), generator=g)
+    return EqProp(net, cfg, task, 1), x, y
+
+
+def test_eqprop_update_approaches_recurrent_backprop_as_beta_vanishes():
+    """Scellier & Bengio's theorem: as beta -> 0 the contrastive update is the gradient of the cost at the free fixed
+    point, i.e. what backpropagation through the (converged) free relaxation gives. Cosine > 0.99 at small beta;
+    the one-sided error shrinks about linearly in beta, the symmetric one (Laborieux et al.) about quadratically."""
+    import copy
+
+    rule, x, y = _tiny_eqprop(0.01, False)
+    ref = copy.deepcopy(rule.model)
+    F.cross_entropy(ref(x), y).backward()
+    bptt = torch.cat([p.grad.flatten() for p in ref.parameters()])
+
+    def error(beta: float, symmetric: bool) -> tuple[float, float]:
+        r, _, _ = _tiny_eqprop(beta, symmetric)
+        r.step(x, y)
+        ep = torch.cat([p.grad.flatten() for p in r.model.parameters()])
+        return F.cosine_similarity(ep, bptt, dim=0).item(), ((ep - bptt).norm() / bptt.norm()).item()
+
+    cos, err_small = error(0.01, False)
+    assert cos > 0.99
+    _, err_big = error(0.1, False)
+    assert 5 < err_big / err_small < 20  # O(beta)
+    cos_s, sym_small = error(0.01, True)
+    _, sym_big = error(0.1, True)
+    assert cos_s > 0.999 and sym_small < err_small and sym_big / sym_small > 50  # O(beta^2)
+
+
+def test_eqprop_free_phase_is_the_networks_forward_pass_and_a_fixed_point():
+    """The rule's free phase and evaluation read the same relaxation; at its end the states no longer move."""
+    rule, x, y = _tiny_eqprop(0.01, False)
+    net = rule.model
+    with torch.no_grad():
+        free = net.relax(x, net.zeros(x), net.steps)
+        torch.testing.assert_close(net(x), free[-1])
+        again = net.relax(x, free, 1)
+    for a, b in zip(free, again, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)

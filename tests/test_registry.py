@@ -110,3 +110,16 @@ def test_every_arch_default_builds_on_its_network(algo, arch):
     """Per-layer lists in an architecture's defaults fit that network (checked on the meta device, no data)."""
     task = next(t for t in sorted(registry.TASKS) if arch in registry.TASKS[t].archs)
     resolve_run(RunSpec(algo=algo, task=task, arch=arch))
+
+
+def test_a_network_built_for_some_rules_refuses_every_other_rule_before_any_work():
+    """``register_arch(..., rules=...)``: EqProp's energy network serves EqProp only; BP on it is a one-line error
+    naming the architectures BP accepts there, and EqProp defaults to it on MNIST."""
+    registry.load_all()
+    assert registry.get_arch("eqprop-mlp").rules == ("eqprop",)
+    with pytest.raises(RegistryError) as err:
+        resolve_run(RunSpec(algo="bp", task="mnist", arch="eqprop-mlp"))
+    msg = str(err.value)
+    assert "\n" not in msg and "not defined on architecture 'eqprop-mlp'" in msg and "eqprop-mlp," not in msg
+    assert resolve_run(RunSpec(algo="eqprop", task="mnist")).config["arch"] == "eqprop-mlp"
+    assert registry.get_algorithm("bp").supports("mlp") and not registry.get_algorithm("bp").supports("ff-mlp")
