@@ -22,7 +22,8 @@ Defaults: lr 0.02, T 20, gamma 0.3. results/tuning/pc (lr x T x gamma, 1 epoch, 
 the leaderboard's 3 epochs, and results/tuning/pc-seeds (T 5, gamma 0.5, seeds 0-2, 3 epochs) gave 93.18 / 93.62 /
 93.50% final validation accuracy at lr 0.02 against 94.40 / 93.40 / 39.06% at 0.05. At gamma 0.5, though, the
 synchronous relaxation sits at its stability limit on this net (the energy's layer-alternating mode has curvature
-near 4, so 1 - 4 gamma is near -1): alternate hidden blocks then update at 90-145 degrees to BP. results/tuning/
+near 4, so 1 - 4 gamma is near -1): alternate hidden blocks then update at 90-114 degrees to BP
+(results/tuning/pc). results/tuning/
 pc-inference (lr 0.02, gamma {0.1, 0.2, 0.3} x T {10, 20}) found gamma 0.3, T 20 best on validation, 92.60%
 (T 5, gamma 0.5: 91.12%), with every block's update within 16-36 degrees of BP's; it costs 4 times the steps.
 
