@@ -12,6 +12,11 @@ Feedback loss of G_i (i = 1..N-1), with e ~ N(0, sigma^2 I):
     L_DRL = ||h_rec - h_c||^2 / sigma^2 (summed over units, meaned over the batch); only G_i learns.
 The loss compares with the corrupted h_c, as Meulemans et al. do (the FW-DTP code compares with the clean
 s_{i-1}, a deviation we do not copy). Unpooling on the way down uses the clean forward pass's indices.
+
+Meulemans et al.'s two feedback extras are options: feedback pre-training epochs (``warmup_epochs``, DTP's) and an
+L2 weight decay on the feedback weights (``fb_weight_decay``, added to the feedback SGD's gradient). Both default to
+off, as in the FW-DTP code (plain SGD, no decay) whose DRL the Shibuya et al. cells reproduce; no cell of the suite
+cites Meulemans et al.'s DRL settings, and their decay value is not in our references.
 """
 
 from __future__ import annotations
@@ -29,10 +34,23 @@ from bioplaus_bench.registry import register_algorithm
 @dataclass(frozen=True)
 class Config(DTPConfig):
     fb_noise: tuple[float, ...] = (0.1,)  # sigma of the corruption, per layer (or one value)
+    fb_weight_decay: float = 0.0  # L2 decay of the feedback weights, in their SGD step (Meulemans et al.); 0: none
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.fb_weight_decay >= 0:  # `not >=` also rejects NaN
+            raise ValueError(f"fb_weight_decay = {self.fb_weight_decay!r}; accepted: a number >= 0")
 
 
 class DRL(DTP):
     """DRL (Meulemans et al. 2020): feedback trained by the difference reconstruction loss through the top."""
+
+    def __init__(self, model: torch.nn.Module, cfg: Config, task, epochs: int) -> None:
+        super().__init__(model, cfg, task, epochs)
+        for fb in self.feedback:  # the shared builder makes plain SGD; Meulemans et al.'s decay joins its step
+            if fb.opt is not None:
+                for group in fb.opt.param_groups:
+                    group["weight_decay"] = cfg.fb_weight_decay
 
     def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools],
                       upper: dict[int, torch.Tensor] | None = None) -> torch.Tensor:

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from helpers import make_rule
 
+from bioplaus_bench import targetprop as tp
+
 
 def test_bp_step_equals_autograd_sgd():
     rule, _ = make_rule("bp", "mnist", momentum=0.0, lr=0.1)
@@ -72,3 +74,39 @@ def test_dfa_hidden_updates_use_only_the_output_error():
     # B is fixed by the seed and not a parameter: the optimiser never sees it
     opt_params = {id(p) for g in rule.opt.param_groups for p in g["params"]}
     assert all(id(b) not in opt_params for b in rule.feedback)
+
+
+def test_bp_step_schedule_is_distributed_dtps_imagenet32_steplr():
+    """The ImageNet32 baseline's lr: 0.01 for epochs 0-29, 1e-3 for 30-59, 1e-4 for 60-89 (StepLR(30, 0.1))."""
+    from bioplaus_bench import get_algorithm
+    from bioplaus_bench.config import preset_settings
+
+    values, run = preset_settings(get_algorithm("bp"), "ernoult2022-vgg-imagenet32")
+    assert {k: values[k] for k in ("lr", "lr_step_every", "lr_step_gamma", "scheduler")} == \
+        {"lr": 0.01, "lr_step_every": 30, "lr_step_gamma": 0.1, "scheduler": "none"}
+    assert run["batch_size"] == 256
+    rule, _ = make_rule("bp", lr=0.01, lr_step_every=30, epochs=90)
+    lrs = []
+    for _ in range(90):
+        lrs.append(rule.opt.param_groups[0]["lr"])
+        rule.end_epoch()
+    assert lrs[:30] == pytest.approx([0.01] * 30) and lrs[30:60] == pytest.approx([1e-3] * 30)
+    assert lrs[60:] == pytest.approx([1e-4] * 30)
+    with pytest.raises(ValueError, match="one schedule"):
+        make_rule("bp", lr_step_every=30, scheduler="cosine")
+
+
+def test_drl_feedback_weight_decay_joins_the_feedback_sgd_step():
+    """One feedback step (momentum buffer empty) with decay lambda moves G's weights by exactly -lr * lambda * V
+    more than the same step without decay, on the same batch and noise."""
+    x = torch.randn(16, 1, 28, 28)
+    after = {}
+    for wd in (0.0, 0.5):
+        rule, _ = make_rule("drl", fb_iterations=1, fb_lr=0.01, fb_weight_decay=wd)
+        before = [p.detach().clone() for p in rule.feedback[1].map.parameters()]
+        torch.manual_seed(1)
+        s, pools = tp.clean_forward(rule.blocks, x)
+        rule.train_feedback(s, pools)
+        after[wd] = [p.detach().clone() for p in rule.feedback[1].map.parameters()]
+    for v0, a0, a1 in zip(before, after[0.0], after[0.5], strict=True):
+        torch.testing.assert_close(a1 - a0, -0.01 * 0.5 * v0, rtol=1e-4, atol=1e-7)

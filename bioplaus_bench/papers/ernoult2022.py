@@ -36,7 +36,7 @@ def cells() -> tuple[Cell, ...]:
             out.append(Cell(row=f"{label}, LeNet", col=col, run=run, published=pub, metric="acc"))
     for label, algo, preset_c, preset_i, pub_c, pub_i in (
             ("L-DRL", "l-drl", "ernoult2022-vgg", "ernoult2022-vgg-imagenet32", "89.4", "60.6"),
-            ("BP", "bp", "ernoult2022-vgg", "ernoult2022-vgg", "89.0", "61.3")):
+            ("BP", "bp", "ernoult2022-vgg", "ernoult2022-vgg-imagenet32", "89.0", "61.3")):
         out.append(Cell(row=f"{label}, VGG", col="CIFAR-10", published=pub_c, metric="acc",
                         run=RunSpec(algo=algo, task="cifar10", arch="vgg6", preset=preset_c, epochs=90,
                                     angle_every=0 if algo == "bp" else ANGLE_EVERY)))
@@ -72,7 +72,8 @@ register_paper(Paper(
     title="Ernoult et al. 2022, Towards Scaling DTP by Learning Backprop Targets (ICML): test accuracy (%)",
     cells=cells(), seeds=(0, 1), figures=angles, budgets={"feedback": None}, experiment=feedback_experiment,
     notes="Settings from scalingDTP's configurations (algorithms.md): L-DRL and BP use the presets "
-          "`ernoult2022-lenet`, `ernoult2022-vgg`, `ernoult2022-vgg-imagenet32`; the 'Meulemans et al.' row runs "
+          "`ernoult2022-lenet`, `ernoult2022-vgg`, `ernoult2022-vgg-imagenet32` (BP's: distributed-dtp's ImageNet32 "
+          "baseline, lr 0.01 with StepLR(30, 0.1), setups.md section 4); the 'Meulemans et al.' row runs "
           "DDTP (algorithms/ddtp.py) with its `ernoult2022-lenet` preset, Meulemans' DDTPConvCIFAR configuration "
           "as Ernoult et al.'s s-DDTP ran it (90 epochs), on the suite's LeNet (ELU; theirs: tanh). The published "
           "numbers carry no standard deviation; ImageNet32 is top-5. "
