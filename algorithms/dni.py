@@ -32,10 +32,11 @@ Decoupled updates (Jaderberg Sec. 3.3, ``p_update`` < 1): on every batch each bl
 it and its module update; a block that does not keeps its weights and optimiser state for that batch (its
 synthetic gradient is still computed, so the blocks below keep their targets).
 
-Deviations: the modules are fully connected, so the rule accepts MLPs only (the paper's convolutional modules
-for CNNs are not implemented). All blocks and modules are updated in lockstep on one batch (the paper's
-decoupling is about *when* updates may happen; the update equations are the same). Forward inputs are not synthesised
-(no forward unlocking, i.e. no BidirectionalInterface).
+Networks: the suite's MLPs and Jaderberg et al.'s FCNs (``bioplaus_bench/fcn.py``, Linear-BN-ReLU; the
+``jaderberg2017`` study). Deviations: the modules are fully connected, so the rule accepts fully connected
+networks only (the paper's convolutional modules for CNNs are not implemented). All blocks and modules are
+updated in lockstep on one batch (the paper's decoupling is about *when* updates may happen; the update equations
+are the same). Forward inputs are not synthesised (no forward unlocking, i.e. no BidirectionalInterface).
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ class DNI(RuleBase):
         super().__init__(model, cfg, task, epochs)
         self.blocks = list(model.children())
         device = next(model.parameters()).device  # every module and tensor of the rule lives here
+        training = model.training
+        model.eval()  # BatchNorm (Jaderberg et al.'s FCN) neither needs two samples nor records this pass
         with torch.no_grad():  # widths of the hidden blocks' outputs
             h, widths = torch.zeros(1, *task.input_shape, device=device), []
             for block in self.blocks[:-1]:
                 h = block(h)
                 widths.append(h[0].numel())
+        model.train(training)
         self.context = task.num_classes if cfg.conditioned else 0
         self.feedback_net = nn.ModuleList(
             _module(w, self.context, cfg.sg_hidden, cfg.sg_bias) for w in widths).to(device)
@@ -155,7 +159,7 @@ class DNI(RuleBase):
 def fully_connected(arch: str) -> bool:
     """The modules are fully connected: on a conv net the first module alone would map a 8192-d feature map
     (LeNet) or a 32768-d one (VGG6) to itself; the paper's CNN experiments use convolutional modules."""
-    return arch.startswith("mlp") or arch == "linear3"
+    return arch.startswith(("mlp", "fcn")) or arch == "linear3"
 
 
 # batch 32 on MNIST, where it learns best (claims index: the leaderboard at 32, results/tuning/dni-batch128 at 128)

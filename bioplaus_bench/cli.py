@@ -465,7 +465,8 @@ def paper(
         papers.load_all()
         for p in papers.PAPERS.values():
             n = sum(c.runnable for c in p.cells)
-            own = "".join(f"; budget {b}: " + (f"figure cells at <= {e} epochs, seed 0" if e else "its experiment")
+            which = "every cell" if p.budget_cells == "all" else "figure cells"
+            own = "".join(f"; budget {b}: " + (f"{which} at <= {e} epochs, seed 0" if e else "its experiment")
                           for b, e in p.budgets.items())
             typer.echo(f"  {p.name:<14} {p.title} ({n} cells x {len(p.seeds)} seeds at the full budget{own})")
         return

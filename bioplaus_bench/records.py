@@ -158,7 +158,13 @@ def _sha(path: str) -> str:
 
 def code_files(rule_cls: type) -> dict[str, str]:
     """{module name: sha1 of its source} for the rule's module, the suite modules it uses and the harness."""
+    from bioplaus_bench.registry import ALGORITHMS, ARCHS
+
     mods = {rule_cls.__module__, *CORE_MODULES}
+    names = {name for name, entry in ALGORITHMS.items() if entry.cls is rule_cls}
+    for arch in ARCHS.values():  # a network outside nets.py that serves some rules only: their records hash it
+        if arch.rules and names & set(arch.rules):
+            mods.add(arch.build.__module__)
     module = sys.modules.get(rule_cls.__module__)
     for value in vars(module).values() if module else ():  # suite modules the rule file draws on
         name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)

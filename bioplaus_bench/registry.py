@@ -172,6 +172,7 @@ def load_all() -> None:
         return
     _loaded = True
     importlib.import_module("bioplaus_bench.nets")
+    importlib.import_module("bioplaus_bench.fcn")  # Jaderberg et al.'s networks, for BP and DNI only
     for pkg_name in ("bioplaus_bench.algorithms", "bioplaus_bench.tasks"):
         try:
             pkg = importlib.import_module(pkg_name)

@@ -16,7 +16,8 @@ register_task(TaskSpec(
     description="MNIST digits, 10 classes, 55k/5k/10k train/val/test; no augmentation",
     load=idx_loader("mnist", MD5, MIRRORS),
     input_shape=(1, 28, 28), num_classes=10,
-    default_arch="mlp", archs=("mlp", "mlp-1.1m", "mlp-6.3m", "lenet", "pepita-mlp", "ff-mlp", "eqprop-mlp"),
+    default_arch="mlp", archs=("mlp", "mlp-1.1m", "mlp-6.3m", "lenet", "pepita-mlp", "ff-mlp", "eqprop-mlp",
+                                 "fcn4"),
     mean=(0.1307,), std=(0.3081,),
     epochs=3, batch_size=128, val_size=5000,
 ))

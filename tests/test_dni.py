@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import make_rule
 from torch import nn
 
 from bioplaus_bench import get_algorithm
@@ -89,3 +90,11 @@ def test_p_update_makes_each_block_update_with_that_probability():
             rule.step(x, y)
             changed += not torch.equal(before, rule.blocks[-1][0].weight)
         assert low <= changed / 60 <= high, (p, changed)
+
+
+def test_building_dni_on_a_batchnorm_network_leaves_its_statistics_and_mode_alone():
+    rule, _ = make_rule("dni", arch="fcn4", p_update=0.5)
+    bns = [m for m in rule.model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(bns) == 3 and rule.model.training
+    for bn in bns:
+        assert int(bn.num_batches_tracked) == 0 and bn.running_mean.abs().max() == 0 and (bn.running_var == 1).all()

@@ -24,8 +24,8 @@ def test_every_cell_resolves(name, budget, tmp_path):
     load_all()
     paper = papers.get_paper(name)
     specs = paper.specs(budget, tmp_path, None)
-    if budget in paper.budgets:  # a study's own budget: its figure cells, seed 0, at most that many epochs
-        assert len(specs) == sum(c.runnable and not c.in_table for c in paper.cells)
+    if budget in paper.budgets:  # a study's own budget: its figure (or all) cells, seed 0, at most that many epochs
+        assert len(specs) == sum(c.runnable and (paper.budget_cells == "all" or not c.in_table) for c in paper.cells)
         assert all(s.seed == 0 and s.epochs <= paper.budgets[budget] for _, s in specs)
     else:
         assert len(specs) == sum(c.runnable for c in paper.cells) * (len(paper.seeds) if budget == "full" else 1)

@@ -10,7 +10,9 @@ machinery (finished cells are skipped) and renders ``table_<budget>.md`` / ``.te
 Budgets: ``full`` is the paper's (epochs, batch size, seeds; meant for a cluster). A study may add budgets of
 its own (``Paper.budgets``: name -> epochs): such a budget runs only the figure cells, capped at that many
 epochs, seed 0, and renders the figures without a table (e.g. ``shibuya2023``'s ``sensitivity``, a reduced
-grid that fits two cores). ``smoke`` runs every
+grid that fits two cores); with ``Paper.budget_cells = "all"`` it runs every cell so capped and renders the
+table too, every measured value marked with the budget (e.g. ``jaderberg2017``'s ``short``: the paper's 500k
+steps are a cluster job). ``smoke`` runs every
 cell for one epoch of ``SMOKE_BATCHES`` small batches and one seed, with each rule's own ``smoke`` settings
 (its registration: e.g. one feedback iteration per layer), so the whole study runs in minutes; tasks whose
 files are absent (CIFAR, ImageNet32) are run on generated stand-ins in the official format, and their records
@@ -74,10 +76,17 @@ class Paper:
     # the study's own budgets, name -> epochs: only the figure cells (``in_table=False``), capped at that many
     # epochs, seed 0; rendered as figures only (None: no cells, only the experiment below)
     budgets: dict[str, int | None] = field(default_factory=dict)
+    # what the study's own budgets run: "figure" (the figure cells only, no table) or "all" (every cell, capped
+    # the same way, and the table, marked with the budget)
+    budget_cells: str = "figure"
     # an experiment that is not a training run (e.g. feedback trained on a frozen network): called after the
     # cells as experiment(out, budget, render_only, workers, data_dir, figures_dir); runs what is missing (unless
     # render_only), keeps its records under ``out`` and returns the files it rendered into figures_dir
     experiment: Callable[[Path, str, bool, int, str | None, Path], list[Path]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget_cells not in ("figure", "all"):
+            raise RegistryError(f"paper {self.name}: budget_cells = {self.budget_cells!r}; accepted: figure, all")
 
     def budget_names(self) -> tuple[str, ...]:
         return (*BUDGETS, *self.budgets)
@@ -98,8 +107,8 @@ class Paper:
         for cell in self.cells:
             if not cell.runnable or (rows and cell.row not in rows) or (cols and cell.col not in cols):
                 continue
-            if budget in self.budgets:  # a study's own budget: figure cells only, fewer epochs
-                if cell.in_table:
+            if budget in self.budgets:  # a study's own budget: figure cells only (or all), fewer epochs
+                if cell.in_table and self.budget_cells == "figure":
                     continue
                 run = dataclasses.replace(cell.run, epochs=min(cell.run.epochs, self.budgets[budget] or 0))
             else:
@@ -204,7 +213,7 @@ def run(paper: Paper, budget: str, out: Path, opts: Any, run_fields: dict[str, A
     df, cell_records = cell_table(paper, budget, out, run_fields)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    if budget in paper.budgets:  # a study's own budget has figure cells only: no table
+    if budget in paper.budgets and paper.budget_cells == "figure":  # figure cells only: no table
         df = df.iloc[0:0]
     else:
         md, tex = out / f"table_{budget}.md", out / f"table_{budget}.tex"
@@ -317,13 +326,13 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
             fmt = ".3g" if cell.metric == "mse" else ".2f"
             row["measured"] = f"{vals.mean():{fmt}}" + (f" ± {vals.std(ddof=1):{fmt}}" if len(vals) > 1 else "") \
                 + f" (n={len(vals)})"
-            if budget == "smoke":
-                row["measured"] += " [smoke budget]"
+            if budget != "full":
+                row["measured"] += f" [{budget} budget]"
             stale = int(frame(RecordScan(records=recs)).stale.sum())
             if stale:
                 row["measured"] += f" [stale {stale}/{len(vals)}]"
             pv = _published_value(cell.published)
-            if math.isfinite(pv) and budget != "smoke" and cell.comparable:  # a smoke number is not comparable
+            if math.isfinite(pv) and budget == "full" and cell.comparable:  # a shorter run is not comparable
                 row["difference"] = f"{vals.mean() - pv:+.2f}"
             train = [r["curves"]["train_acc"][-1] for r in recs if r.get("curves", {}).get("train_acc")]
             if train and all(t is not None for t in train):  # last epoch: tells underfitting from overfitting
