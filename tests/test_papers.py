@@ -221,3 +221,19 @@ def test_time_vs_bp_uses_the_tables_own_bp_cells_not_a_figures():
     df = papers.table(paper, pairs, "full").set_index(["method", "column"])
     assert df.loc[("DTP (0.5M)", "MNIST"), "time vs BP"].startswith("4.00x")
     assert df.loc[("BP (0.5M)", "MNIST"), "time vs BP"].startswith("1.00x")
+
+
+def test_jaderberg_cells_run_the_papers_fcn_and_adam_at_their_columns_p_update():
+    """Every runnable cell: the 4-layer FCN, batch 256, Adam lr 3e-5, 500k steps at the full budget (20 epochs at
+    short), and the p_update its column names; BP runs only at p_update 1.0 (no decoupled form)."""
+    paper = papers.get_paper("jaderberg2017")
+    assert {c.row for c in paper.cells if not c.runnable} == {"BP"}
+    for budget, epochs in (("full", 2326), ("short", 20)):
+        specs = paper.specs(budget, Path("unused"), None)
+        assert len(specs) == 7 * (2 if budget == "full" else 1)
+        for cell, spec in specs:
+            r = resolve(spec)
+            assert (r.config["arch"], r.config["batch_size"], r.config["epochs"]) == ("fcn4", 256, epochs)
+            assert (r.rule_cfg.optimizer, r.rule_cfg.lr, r.rule_cfg.scheduler) == ("adam", 3e-5, "none")
+            assert f"p_update {getattr(r.rule_cfg, 'p_update', 1.0):.1f}" == cell.col
+    assert 2326 * 215 >= 500_000 > 2325 * 215  # 55,000 training images in batches of 256: 215 an epoch
