@@ -237,3 +237,18 @@ def test_jaderberg_cells_run_the_papers_fcn_and_adam_at_their_columns_p_update()
             assert (r.rule_cfg.optimizer, r.rule_cfg.lr, r.rule_cfg.scheduler) == ("adam", 3e-5, "none")
             assert f"p_update {getattr(r.rule_cfg, 'p_update', 1.0):.1f}" == cell.col
     assert 2326 * 215 >= 500_000 > 2325 * 215  # 55,000 training images in batches of 256: 215 an epoch
+
+
+def test_jaderberg_summary_is_per_rule_and_p_update_never_pooled():
+    from bioplaus_bench.papers.jaderberg2017 import summary
+
+    def rec(algo, p, seed, acc):
+        hp = {"p_update": p} if algo != "bp" else {}
+        return {"status": "completed", "config": {"algo": algo, "seed": seed, "epochs": 20, "hparams": hp},
+                "final": {"test_acc": acc, "test_acc_at_best_val": acc}}
+
+    df = summary([rec("bp", None, 0, 0.98), rec("dni", 0.5, 0, 0.96), rec("dni", 0.5, 1, 0.94),
+                  rec("dni", 0.2, 0, 0.90), rec("cdni", 1.0, 0, 0.97)])
+    got = {(r.rule, r.p_update): (r["test error (%)"], r.n) for _, r in df.iterrows()}
+    assert got == {("BP", "1.0"): (2.0, 1), ("DNI", "0.5"): (5.0, 2), ("DNI", "0.2"): (10.0, 1),
+                   ("cDNI", "1.0"): (3.0, 1)}

@@ -34,6 +34,7 @@ RULES = {  # row label -> (rule, its overrides beyond ADAM)
     "DNI": ("dni", {"lr_scale": "1.0", "sg_hidden": "1024", "sg_lr": "3e-5"}),
     "cDNI": ("cdni", {"lr_scale": "1.0", "sg_hidden": "0", "sg_lr": "3e-5"}),
 }
+ROW_OF = {algo: row for row, (algo, _) in RULES.items()}
 
 
 def _col(p: str) -> str:
@@ -61,7 +62,7 @@ def p_update_of(rec: dict[str, Any]) -> str:
 
 def summary(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Final test error (%) per rule and p_update: mean, n, and the best validation epoch's test error."""
-    rows = [{"rule": {v[0]: k for k, v in RULES.items()}[r["config"]["algo"]], "p_update": p_update_of(r),
+    rows = [{"rule": ROW_OF[r["config"]["algo"]], "p_update": p_update_of(r),
              "seed": r["config"]["seed"], "epochs": r["config"]["epochs"],
              "test error (%)": 100 * (1 - r["final"]["test_acc"]),
              "test error at best val (%)": 100 * (1 - r["final"]["test_acc_at_best_val"])}
@@ -84,7 +85,7 @@ def figures(records: list[dict[str, Any]], out: Path) -> list[Path]:
     if not records:
         return []
     plt, sns = _setup()
-    rows = [{"rule": {v[0]: k for k, v in RULES.items()}[r["config"]["algo"]], "p_update": p_update_of(r),
+    rows = [{"rule": ROW_OF[r["config"]["algo"]], "p_update": p_update_of(r),
              "seed": r["config"]["seed"], "epoch": ep, "test error (%)": 100 * (1 - acc)}
             for r in records for ep, acc in zip(r["curves"]["epoch"], r["curves"]["test_acc"], strict=True)]
     df = pd.DataFrame(rows)
