@@ -274,7 +274,8 @@ def render_text(paper: Paper, budget: str, out: Path, suffix: str, run_fields: d
             + f". Metrics: {', '.join(sorted({metric_names[m] for m in df.metric}))}. "
             "Measured: mean ± std over n seeds (± only for n >= 2); diverged and failed runs are excluded and "
             "counted. Difference = measured - published. 'stale' marks records made by code other than today's; "
-            "'(loaded)' a time taken while other work shared the machine. "
+            "'(loaded)' a time taken while other work shared the machine, '(k vs BP's m threads)' one taken with "
+            "another number of torch threads than the table's BP cells (the ratio then compares unlike conditions). "
             f"Regenerate with `{cmd}`.\n\n" + (paper.notes + "\n\n" if paper.notes else ""))
     found = ""
     if paper.findings is not None and budget == "full":
@@ -284,6 +285,10 @@ def render_text(paper: Paper, budget: str, out: Path, suffix: str, run_fields: d
                 done.setdefault((cell.row, cell.col), []).append(rec)
         found = paper.findings(done)
     return head + markdown(df) + "\n" + (f"\nFrom the records above: {found}\n" if found else "")
+
+
+def _threads(recs: list[dict[str, Any]]) -> set[Any]:
+    return {(r.get("env") or {}).get("torch_threads") for r in recs}
 
 
 def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget: str) -> pd.DataFrame:
@@ -299,12 +304,14 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
         elif rec.get("status") in ("diverged", "failed", "interrupted"):
             excluded.setdefault(id(cell), []).append(rec["status"])
     bp_time: dict[tuple[str, str], float] = {}
+    bp_threads: dict[tuple[str, str], set[Any]] = {}
     loaded_bp: set[tuple[str, str]] = set()
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
         if cell.run.algo == "bp" and recs and cell.in_table:  # the table's own BP (not a figure's BP runs)
             bp_time[(cell.run.task, recs[0]["config"]["arch"])] = float(np.mean([r["final"]["epoch_seconds"]
                                                                             for r in recs]))
+            bp_threads[(cell.run.task, recs[0]["config"]["arch"])] = _threads(recs)
             if frame(RecordScan(records=recs)).contended.any():
                 loaded_bp.add((cell.run.task, recs[0]["config"]["arch"]))
     rows = []
@@ -343,6 +350,9 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
                 row["time vs BP"] = f"{np.mean([r['final']['epoch_seconds'] for r in recs]) / bp_time[key]:.2f}x"
                 if frame(RecordScan(records=recs)).contended.any() or key in loaded_bp:
                     row["time vs BP"] += " (loaded)"  # timed while other work shared the machine
+                if _threads(recs) != bp_threads[key]:  # not the same conditions: say so beside the ratio
+                    row["time vs BP"] += (f" ({'/'.join(map(str, sorted(_threads(recs))))} vs BP's "
+                                          f"{'/'.join(map(str, sorted(bp_threads[key])))} threads)")
         if excluded.get(id(cell)):
             row["measured"] += f" (excluded: {', '.join(excluded[id(cell)])})"
         rows.append(row)
