@@ -89,6 +89,7 @@ def test_bp_step_schedule_is_distributed_dtps_imagenet32_steplr():
     lrs = []
     for _ in range(90):
         lrs.append(rule.opt.param_groups[0]["lr"])
+        rule.opt.step()  # no gradients: no change; keeps the scheduler's optimizer-step-first order
         rule.end_epoch()
     assert lrs[:30] == pytest.approx([0.01] * 30) and lrs[30:60] == pytest.approx([1e-3] * 30)
     assert lrs[60:] == pytest.approx([1e-4] * 30)
