@@ -223,6 +223,34 @@ def test_one_forward_pass_and_cached_terms_give_the_same_weights(algo, arch):
         assert torch.equal(a, b) if algo != "l-drl" else torch.allclose(a, b, rtol=1e-4, atol=3e-7)
 
 
+@pytest.mark.parametrize("arch", ["mlp", "lenet"])
+@pytest.mark.parametrize("noisy", [True, False])
+@pytest.mark.parametrize("chunk", [2**23, 1])
+def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(arch, noisy, chunk, monkeypatch):
+    """fit_feedback (all iterations' noise in one draw, F and P batched, dL/dW in closed form, in chunks of
+    iterations) gives the weights of `iterations` autograd steps on Eq. L-DRL (feedback_loss), one draw each."""
+    import copy
+
+    from bioplaus_bench.algorithms import ldrl
+
+    monkeypatch.setattr(ldrl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
+    rule, _ = make_rule("l-drl", "mnist", arch, fb_iterations=4, noisy_pool_indices=str(noisy))
+    for p in rule.feedback_net.parameters():  # nonzero biases: they cancel, and stay untouched
+        torch.nn.init.uniform_(p, -0.1, 0.1)
+    twin, before = copy.deepcopy(rule), [p.clone() for p in rule.feedback_net.parameters()]
+    s, pools = targetprop.clean_forward(rule.blocks, torch.randn(16, 1, 28, 28))
+    torch.manual_seed(0)
+    rule.train_feedback(s, pools)
+    torch.manual_seed(0)
+    for i, fb in enumerate(twin.feedback):
+        if fb.opt is not None:
+            targetprop.fit(fb, lambda i=i: twin.feedback_loss(i, s, pools))
+    for (name, a), b in zip(rule.feedback_net.named_parameters(), twin.feedback_net.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+    moved = [not torch.equal(a, b) for a, b in zip(rule.feedback_net.parameters(), before, strict=True)]
+    assert sum(moved) == len(rule.feedback) - 1  # every trained map's weight moved, no bias did
+
+
 def test_fwdtp_bn_targets_are_standardised_fixed_feedback_and_beta_zero_gives_the_activations():
     from bioplaus_bench.algorithms.fwdtp_bn import standardize
 
