@@ -219,7 +219,8 @@ def test_one_forward_pass_and_cached_terms_give_the_same_weights(algo, arch):
     pairs = [*zip(rule.model.parameters(), twin.model.parameters(), strict=True),
              *zip(rule.feedback_net.parameters(), twin.feedback_net.parameters(), strict=True)]
     for a, b in pairs:
-        # DTP and DRL: the same operations on the same values, bit for bit; L-DRL: float rounding of L'(a - b)
+        # DTP and DRL (its iterations' paths batched): the same values, bit for bit; L-DRL: float rounding of
+        # L'(a - b) and of its closed-form gradient
         assert torch.equal(a, b) if algo != "l-drl" else torch.allclose(a, b, rtol=1e-4, atol=3e-7)
 
 
@@ -249,6 +250,32 @@ def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(a
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
     moved = [not torch.equal(a, b) for a, b in zip(rule.feedback_net.parameters(), before, strict=True)]
     assert sum(moved) == len(rule.feedback) - 1  # every trained map's weight moved, no bias did
+
+
+@pytest.mark.parametrize("arch", ["mlp", "lenet"])
+@pytest.mark.parametrize("chunk", [2**23, 1])
+def test_drl_batched_paths_feedback_training_equals_one_iteration_at_a_time(arch, chunk, monkeypatch):
+    """fit_feedback (the corrupted paths of all iterations as one batch, one noise draw, in chunks of iterations)
+    gives the weights of `iterations` steps on Eq. DRL (feedback_loss), one draw and one path each."""
+    import copy
+
+    from bioplaus_bench.algorithms import drl
+
+    monkeypatch.setattr(drl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
+    rule, _ = make_rule("drl", "mnist", arch, fb_iterations=3)
+    twin, before = copy.deepcopy(rule), [p.clone() for p in rule.feedback_net.parameters()]
+    s, pools = targetprop.clean_forward(rule.blocks, torch.randn(16, 1, 28, 28))
+    torch.manual_seed(0)
+    rule.train_feedback(s, pools)
+    torch.manual_seed(0)
+    for i, fb in enumerate(twin.feedback):
+        if fb.opt is not None:
+            targetprop.fit(fb, lambda i=i: twin.feedback_loss(i, s, pools))
+    for (name, a), b in zip(rule.feedback_net.named_parameters(), twin.feedback_net.parameters(), strict=True):
+        assert torch.equal(a, b), name  # the batched paths give the same values, bit for bit
+    moved = [not torch.equal(a, b) for a, b in zip(rule.feedback_net.parameters(), before, strict=True)]
+    weights = [name.endswith("weight") for name, _ in rule.feedback_net.named_parameters()]
+    assert sum(m and w for m, w in zip(moved, weights, strict=True)) == len(rule.feedback) - 1  # not G of block 0
 
 
 def test_fwdtp_bn_targets_are_standardised_fixed_feedback_and_beta_zero_gives_the_activations():
