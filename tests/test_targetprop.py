@@ -224,20 +224,12 @@ def test_one_forward_pass_and_cached_terms_give_the_same_weights(algo, arch):
         assert torch.equal(a, b) if algo != "l-drl" else torch.allclose(a, b, rtol=1e-4, atol=3e-7)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "lenet"])
-@pytest.mark.parametrize("noisy", [True, False])
-@pytest.mark.parametrize("chunk", [2**23, 1])
-def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(arch, noisy, chunk, monkeypatch):
-    """fit_feedback (all iterations' noise in one draw, F and P batched, dL/dW in closed form, in chunks of
-    iterations) gives the weights of `iterations` autograd steps on Eq. L-DRL (feedback_loss), one draw each."""
+def _fast_and_reference_feedback(rule) -> tuple[list[tuple[str, torch.Tensor, torch.Tensor]], int, int]:
+    """The rule's own feedback training (rule.train_feedback) and, on a copy, `iterations` steps of `fit` on
+    rule.feedback_loss (one noise draw each), from the same seed on the same batch. Returns the (name, fast,
+    reference) feedback parameters and how many weights and biases the fast path moved."""
     import copy
 
-    from bioplaus_bench.algorithms import ldrl
-
-    monkeypatch.setattr(ldrl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
-    rule, _ = make_rule("l-drl", "mnist", arch, fb_iterations=4, noisy_pool_indices=str(noisy))
-    for p in rule.feedback_net.parameters():  # nonzero biases: they cancel, and stay untouched
-        torch.nn.init.uniform_(p, -0.1, 0.1)
     twin, before = copy.deepcopy(rule), [p.clone() for p in rule.feedback_net.parameters()]
     s, pools = targetprop.clean_forward(rule.blocks, torch.randn(16, 1, 28, 28))
     torch.manual_seed(0)
@@ -246,10 +238,28 @@ def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(a
     for i, fb in enumerate(twin.feedback):
         if fb.opt is not None:
             targetprop.fit(fb, lambda i=i: twin.feedback_loss(i, s, pools))
-    for (name, a), b in zip(rule.feedback_net.named_parameters(), twin.feedback_net.parameters(), strict=True):
+    named = list(rule.feedback_net.named_parameters())
+    moved = [n for (n, a), b in zip(named, before, strict=True) if not torch.equal(a, b)]
+    pairs = [(n, a, b) for (n, a), b in zip(named, twin.feedback_net.parameters(), strict=True)]
+    return pairs, sum(n.endswith("weight") for n in moved), sum(n.endswith("bias") for n in moved)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "lenet"])
+@pytest.mark.parametrize("noisy", [True, False])
+@pytest.mark.parametrize("chunk", [2**23, 1])
+def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(arch, noisy, chunk, monkeypatch):
+    """fit_feedback (all iterations' noise in one draw, F and P batched, dL/dW in closed form, in chunks of
+    iterations) gives the weights of `iterations` autograd steps on Eq. L-DRL (feedback_loss), one draw each."""
+    from bioplaus_bench.algorithms import ldrl
+
+    monkeypatch.setattr(ldrl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
+    rule, _ = make_rule("l-drl", "mnist", arch, fb_iterations=4, noisy_pool_indices=str(noisy))
+    for p in rule.feedback_net.parameters():  # nonzero biases: they cancel, and stay untouched
+        torch.nn.init.uniform_(p, -0.1, 0.1)
+    pairs, weights, biases = _fast_and_reference_feedback(rule)
+    for name, a, b in pairs:
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
-    moved = [not torch.equal(a, b) for a, b in zip(rule.feedback_net.parameters(), before, strict=True)]
-    assert sum(moved) == len(rule.feedback) - 1  # every trained map's weight moved, no bias did
+    assert (weights, biases) == (len(rule.feedback) - 1, 0)  # every trained map's weight moved, no bias did
 
 
 @pytest.mark.parametrize("arch", ["mlp", "lenet"])
@@ -257,25 +267,14 @@ def test_ldrl_closed_form_batched_feedback_training_equals_autograd_iterations(a
 def test_drl_batched_paths_feedback_training_equals_one_iteration_at_a_time(arch, chunk, monkeypatch):
     """fit_feedback (the corrupted paths of all iterations as one batch, one noise draw, in chunks of iterations)
     gives the weights of `iterations` steps on Eq. DRL (feedback_loss), one draw and one path each."""
-    import copy
-
     from bioplaus_bench.algorithms import drl
 
     monkeypatch.setattr(drl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
     rule, _ = make_rule("drl", "mnist", arch, fb_iterations=3)
-    twin, before = copy.deepcopy(rule), [p.clone() for p in rule.feedback_net.parameters()]
-    s, pools = targetprop.clean_forward(rule.blocks, torch.randn(16, 1, 28, 28))
-    torch.manual_seed(0)
-    rule.train_feedback(s, pools)
-    torch.manual_seed(0)
-    for i, fb in enumerate(twin.feedback):
-        if fb.opt is not None:
-            targetprop.fit(fb, lambda i=i: twin.feedback_loss(i, s, pools))
-    for (name, a), b in zip(rule.feedback_net.named_parameters(), twin.feedback_net.parameters(), strict=True):
+    pairs, weights, _biases = _fast_and_reference_feedback(rule)
+    for name, a, b in pairs:
         assert torch.equal(a, b), name  # the batched paths give the same values, bit for bit
-    moved = [not torch.equal(a, b) for a, b in zip(rule.feedback_net.parameters(), before, strict=True)]
-    weights = [name.endswith("weight") for name, _ in rule.feedback_net.named_parameters()]
-    assert sum(m and w for m, w in zip(moved, weights, strict=True)) == len(rule.feedback) - 1  # not G of block 0
+    assert weights == len(rule.feedback) - 1  # every trained map's weight moved, G of block 0's did not
 
 
 def test_fwdtp_bn_targets_are_standardised_fixed_feedback_and_beta_zero_gives_the_activations():
