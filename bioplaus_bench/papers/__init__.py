@@ -303,17 +303,14 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
             runs.setdefault(id(cell), []).append(rec)
         elif rec.get("status") in ("diverged", "failed", "interrupted"):
             excluded.setdefault(id(cell), []).append(rec["status"])
-    bp_time: dict[tuple[str, str], float] = {}
-    bp_threads: dict[tuple[str, str], set[Any]] = {}
-    loaded_bp: set[tuple[str, str]] = set()
+    # the table's own BP per (task, arch): mean seconds per epoch, its torch threads, whether it was timed loaded
+    bp: dict[tuple[str, str], tuple[float, set[Any], bool]] = {}
     for cell in paper.cells:
         recs = runs.get(id(cell), [])
-        if cell.run.algo == "bp" and recs and cell.in_table:  # the table's own BP (not a figure's BP runs)
-            bp_time[(cell.run.task, recs[0]["config"]["arch"])] = float(np.mean([r["final"]["epoch_seconds"]
-                                                                            for r in recs]))
-            bp_threads[(cell.run.task, recs[0]["config"]["arch"])] = _threads(recs)
-            if frame(RecordScan(records=recs)).contended.any():
-                loaded_bp.add((cell.run.task, recs[0]["config"]["arch"]))
+        if cell.run.algo == "bp" and recs and cell.in_table:  # not a figure's BP runs
+            bp[(cell.run.task, recs[0]["config"]["arch"])] = (
+                float(np.mean([r["final"]["epoch_seconds"] for r in recs])), _threads(recs),
+                bool(frame(RecordScan(records=recs)).contended.any()))
     rows = []
     for cell in paper.cells:
         if not cell.in_table:
@@ -335,7 +332,8 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
                 + f" (n={len(vals)})"
             if budget != "full":
                 row["measured"] += f" [{budget} budget]"
-            stale = int(frame(RecordScan(records=recs)).stale.sum())
+            scan = frame(RecordScan(records=recs))
+            stale = int(scan.stale.sum())
             if stale:
                 row["measured"] += f" [stale {stale}/{len(vals)}]"
             pv = _published_value(cell.published)
@@ -346,13 +344,15 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
                 lo, hi = f"{100 * min(train):.1f}", f"{100 * max(train):.1f}"
                 row["train acc (%)"] = lo if lo == hi else f"{lo}-{hi}"
             key = (cell.run.task, recs[0]["config"]["arch"])
-            if key in bp_time:
-                row["time vs BP"] = f"{np.mean([r['final']['epoch_seconds'] for r in recs]) / bp_time[key]:.2f}x"
-                if frame(RecordScan(records=recs)).contended.any() or key in loaded_bp:
+            if key in bp:
+                bp_seconds, bp_threads, bp_loaded = bp[key]
+                row["time vs BP"] = f"{np.mean([r['final']['epoch_seconds'] for r in recs]) / bp_seconds:.2f}x"
+                if scan.contended.any() or bp_loaded:
                     row["time vs BP"] += " (loaded)"  # timed while other work shared the machine
-                if _threads(recs) != bp_threads[key]:  # not the same conditions: say so beside the ratio
-                    row["time vs BP"] += (f" ({'/'.join(map(str, sorted(_threads(recs))))} vs BP's "
-                                          f"{'/'.join(map(str, sorted(bp_threads[key])))} threads)")
+                threads = _threads(recs)
+                if threads != bp_threads:  # not the same conditions: say so beside the ratio
+                    row["time vs BP"] += (f" ({'/'.join(map(str, sorted(threads)))} vs BP's "
+                                          f"{'/'.join(map(str, sorted(bp_threads)))} threads)")
         if excluded.get(id(cell)):
             row["measured"] += f" (excluded: {', '.join(excluded[id(cell)])})"
         rows.append(row)
