@@ -13,11 +13,14 @@ Feedback loss of G_i (i = 1..N-1), with e ~ N(0, sigma^2 I):
 The loss compares with the corrupted h_c, as Meulemans et al. do (the FW-DTP code compares with the clean
 s_{i-1}, a deviation we do not copy). Unpooling on the way down uses the clean forward pass's indices.
 
-Computation (exact): the maps above block i are trained after G_i (forward order), so during G_i's iterations
-steps 1-3 involve only constant maps: their clean terms G_j(s_{j+1}) are computed once per layer, and the k
-iterations' corrupted paths run as one batch of k b rows, their noise drawn in one call (the same numbers as one
-draw per iteration); each iteration then takes step 4 and its SGD step
-(``fit_feedback``; ``feedback_loss`` keeps the equation, and a test checks that both give the same weights).
+Computation (exact): G_j trains after every G_i below it (forward order), so the clean terms G_j(s_{j+1}) of step
+3 are computed once per batch, before any feedback step, and while G_i trains steps 1-3 involve only constant
+maps: the k iterations' corrupted paths run as one batch of k b rows, their noise drawn in one call (the same
+numbers as one draw per iteration). Each iteration then takes step 4 and its SGD step; for the MLPs' Lee maps
+G_i = act(V h + c) step 4's gradient is in closed form, G_i at r_i and at s_i as one 2b-row product and
+dL/d(V h + c) = act'(+-2 (h_rec - h_c) / (sigma^2 b)), without an autograd graph (``fit_feedback``;
+``feedback_loss`` is the same loss for one draw through autograd, and a test checks that both give the same
+weights). The feedback SGD steps use PyTorch's fused kernel (DTP's).
 
 Meulemans et al.'s two feedback extras are options: feedback pre-training epochs (``warmup_epochs``, DTP's) and an
 L2 weight decay on the feedback weights (``fb_weight_decay``, added to the feedback SGD's gradient). Both default to
@@ -30,13 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from bioplaus_bench.algorithms.dtp import DTP
+import torch.nn.functional as F
+from bioplaus_bench.algorithms.dtp import CHUNK_VALUES, DTP, act_backward, lee_parts, set_lee_grads
 from bioplaus_bench.algorithms.dtp import Config as DTPConfig
 
 from bioplaus_bench import targetprop as tp
 from bioplaus_bench.registry import register_algorithm
-
-CHUNK_VALUES = 2**23  # most values (32 MB in fp32) of one tensor of corrupted paths: iterations batched up to this
 
 
 @dataclass(frozen=True)
@@ -57,38 +59,29 @@ class DRL(DTP):
         super().__init__(model, cfg, task, epochs)
         for fb in self.feedback:  # the shared builder makes plain SGD; Meulemans et al.'s decay joins its step
             if fb.opt is not None:
-                for group in fb.opt.param_groups:
-                    group["weight_decay"] = cfg.fb_weight_decay
-                    # many small steps per batch: one fused kernel each (foreach's arithmetic, 1/3 faster)
-                    group["fused"] = next(fb.map.parameters()).device.type in ("cpu", "cuda")
+                fb.opt.param_groups[0]["weight_decay"] = cfg.fb_weight_decay
 
-    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools],
-                      upper: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
-        """L_DRL of block i's G; ``upper[j]`` = G_j(s_{j+1}) for the blocks j above i (computed when not given)."""
-        sigma, fb, blocks = self.feedback[i].noise, self.feedback, self.blocks
-        if upper is None:
-            upper = self.upper_terms(i, s, pools)
-        h_c = s[i] + sigma * torch.randn_like(s[i])  # step 1, at block i's input
-        with torch.no_grad():
-            a = h_c
-            for block in blocks[i:]:  # step 2: the corrupted input travels to the output
-                a = block(a)
-            r = a
-            for j in range(len(blocks) - 1, i, -1):  # step 3: difference path down to block i's output
-                r = s[j] + fb[j].map(r, pools[j]) - upper[j]
-        h_rec = s[i] + fb[i].map(r, pools[i]) - fb[i].map(s[i + 1], pools[i])  # step 4: the gradient reaches G_i
+    def feedback_loss(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> torch.Tensor:
+        """L_DRL of block i's G for one noise draw, differentiable in G_i's weights (steps 1-3 by
+        ``corrupted_paths``, step 4 by autograd): the reference for ``fit_feedback``."""
+        fb = self.feedback[i]
+        h_c, r = self.corrupted_paths(i, s, pools, self.upper_terms(s, pools), 1)
+        h_rec = s[i] + fb.map(r[0], pools[i]) - fb.map(s[i + 1], pools[i])  # step 4: the gradient reaches G_i
         # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2
-        return (h_rec - h_c).pow(2).sum() / (sigma**2 * h_c.shape[0])
+        return (h_rec - h_c[0]).pow(2).sum() / (fb.noise**2 * s[i].shape[0])
 
     @torch.no_grad()
-    def upper_terms(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> dict[int, torch.Tensor]:
-        return {j: self.feedback[j].map(s[j + 1], pools[j]) for j in range(i + 1, len(self.blocks))}
+    def upper_terms(self, s: list[torch.Tensor], pools: list[tp.Pools]) -> dict[int, torch.Tensor]:
+        """G_j(s_{j+1}) for every trainable j >= 2: the clean terms of step 3. G_j trains after every G_i below it
+        (forward order), so these values, taken before any feedback step of the batch, are exact for every i < j."""
+        return {j: self.feedback[j].map(s[j + 1], pools[j]) for j in range(2, len(self.blocks))}
 
     def train_feedback(self, s: list[torch.Tensor], pools: list[tp.Pools]) -> None:
         with self.feedback_timer():
+            upper = self.upper_terms(s, pools)  # once per batch
             for i, fb in enumerate(self.feedback):
                 if fb.opt is not None:
-                    self.fit_feedback(i, s, pools)
+                    self.fit_feedback(i, s, pools, upper)
 
     @torch.no_grad()
     def corrupted_paths(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools], upper: dict[int, torch.Tensor],
@@ -106,18 +99,22 @@ class DRL(DTP):
             r = (s[j] + fb[j].map(r, pools[j]).view(k, *s[j].shape) - upper[j]).flatten(0, 1)
         return h_c, r.view(k, *s[i + 1].shape)
 
-    def fit_feedback(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools]) -> None:
+    def fit_feedback(self, i: int, s: list[torch.Tensor], pools: list[tp.Pools],
+                     upper: dict[int, torch.Tensor]) -> None:
         """``iterations`` SGD steps of G_i on L_DRL, the same noise and steps as ``fit`` on ``feedback_loss``
-        (tests/test_targetprop.py): the terms of the blocks above i once per layer, the paths of all iterations
-        as one batch (``corrupted_paths``), per iteration only step 4."""
-        fb, b = self.feedback[i], s[i].shape[0]
-        upper = self.upper_terms(i, s, pools)
+        (tests/test_targetprop.py): the paths of all iterations as one batch (``corrupted_paths``), per iteration
+        only step 4; for the Lee maps of MLPs, G = act(V h + c), with its gradient in closed form (G at r and at
+        s_i as one 2b-row product, dL/d(V h + c) = act'(+-2 (h_rec - h_c) / (sigma^2 b))), no autograd graph."""
+        fb, b, lee = self.feedback[i], s[i].shape[0], lee_parts(self.feedback[i].map)
         per_iteration = b * sum(h[0].numel() for h in s[i:])
         done = 0
         while done < fb.iterations:  # iterations in chunks of at most ~CHUNK_VALUES stored values (conv nets' memory)
             k = min(fb.iterations - done, max(1, CHUNK_VALUES // per_iteration))
             h_c, r = self.corrupted_paths(i, s, pools, upper, k)
             for j in range(k):
+                if lee is not None:
+                    self.lee_step(i, s, h_c[j], r[j], *lee)
+                    continue
                 fb.opt.zero_grad(set_to_none=False)
                 # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2 with h_rec = s_{i-1} + G_i(r_i) - G_i(s_i); G_i called
                 # twice, not on a stacked batch, so that a bias that cancels in the difference gets exactly zero
@@ -125,6 +122,19 @@ class DRL(DTP):
                 ((h_rec - h_c[j]).pow(2).sum() / (fb.noise**2 * b)).backward()
                 fb.opt.step()
             done += k
+
+    @torch.no_grad()
+    def lee_step(self, i: int, s: list[torch.Tensor], h_c: torch.Tensor, r: torch.Tensor, lin: torch.nn.Linear,
+                 act: torch.nn.Module) -> None:
+        """Step 4 and one SGD step of a Lee map G_i = act(V h + c), its gradient in closed form."""
+        fb, b = self.feedback[i], h_c.shape[0]
+        h = torch.cat([r, s[i + 1]])
+        pre = F.linear(h, lin.weight, lin.bias)
+        g = act(pre)  # [G_i(r_i); G_i(s_i)]
+        # RULE (Eq. DRL): the gradient of ||h_rec - h_c||^2 / (sigma^2 b), h_rec = s_{i-1} + G_i(r_i) - G_i(s_i)
+        d = (s[i] + g[:b] - g[b:] - h_c) * (2.0 / (fb.noise**2 * b))
+        set_lee_grads(lin, h, act_backward(act, torch.cat([d, -d]), pre, g))
+        fb.opt.step()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s, pools = tp.forward_blocks(self.blocks, x)
