@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from bioplaus_bench.algorithms.dtp import CHUNK_VALUES, DTP, act_backward, lee_parts, set_lee_grads
+from bioplaus_bench.algorithms.dtp import DTP, act_backward, chunks, lee_parts, set_lee_grads
 from bioplaus_bench.algorithms.dtp import Config as DTPConfig
 
 from bioplaus_bench import targetprop as tp
@@ -106,22 +106,18 @@ class DRL(DTP):
         only step 4; for the Lee maps of MLPs, G = act(V h + c), with its gradient in closed form (G at r and at
         s_i as one 2b-row product, dL/d(V h + c) = act'(+-2 (h_rec - h_c) / (sigma^2 b))), no autograd graph."""
         fb, b, lee = self.feedback[i], s[i].shape[0], lee_parts(self.feedback[i].map)
-        per_iteration = b * sum(h[0].numel() for h in s[i:])
-        done = 0
-        while done < fb.iterations:  # iterations in chunks of at most ~CHUNK_VALUES stored values (conv nets' memory)
-            k = min(fb.iterations - done, max(1, CHUNK_VALUES // per_iteration))
+        for k in chunks(fb.iterations, b * sum(h[0].numel() for h in s[i:])):
             h_c, r = self.corrupted_paths(i, s, pools, upper, k)
             for j in range(k):
                 if lee is not None:
                     self.lee_step(i, s, h_c[j], r[j], *lee)
-                    continue
-                fb.opt.zero_grad(set_to_none=False)
-                # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2 with h_rec = s_{i-1} + G_i(r_i) - G_i(s_i); G_i called
-                # twice, not on a stacked batch, so that a bias that cancels in the difference gets exactly zero
-                h_rec = s[i] + fb.map(r[j], pools[i]) - fb.map(s[i + 1], pools[i])
-                ((h_rec - h_c[j]).pow(2).sum() / (fb.noise**2 * b)).backward()
-                fb.opt.step()
-            done += k
+                else:  # the conv nets' layer inverses: autograd
+                    fb.opt.zero_grad(set_to_none=False)
+                    # RULE (Eq. DRL): ||h_rec - h_c||^2 / sigma^2, h_rec = s_{i-1} + G_i(r_i) - G_i(s_i); G_i called
+                    # twice, not on a stacked batch, so that a bias that cancels in the difference gets exactly zero
+                    h_rec = s[i] + fb.map(r[j], pools[i]) - fb.map(s[i + 1], pools[i])
+                    ((h_rec - h_c[j]).pow(2).sum() / (fb.noise**2 * b)).backward()
+                    fb.opt.step()
 
     @torch.no_grad()
     def lee_step(self, i: int, s: list[torch.Tensor], h_c: torch.Tensor, r: torch.Tensor, lin: torch.nn.Linear,

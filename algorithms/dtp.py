@@ -24,6 +24,7 @@ layers are trained (Lee's code forgot W6/B5). Conv nets use Ernoult et al.'s lay
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,16 @@ def reconstruction_loss(blocks: list[torch.nn.Module], fb: tp.FeedbackLayer, i: 
     with torch.no_grad():
         y, pools = tp.run_block(blocks[i], xn)
     return (fb.map(y, pools) - xn).pow(2).sum() / x.shape[0]
+
+
+def chunks(iterations: int, per_iteration: int) -> Iterator[int]:
+    """Sizes of consecutive batches of a layer's ``iterations``, each storing at most ~CHUNK_VALUES values (given
+    ``per_iteration`` values per iteration), at least one iteration each: conv nets' memory."""
+    done = 0
+    while done < iterations:
+        k = min(iterations - done, max(1, CHUNK_VALUES // per_iteration))
+        yield k
+        done += k
 
 
 def lee_parts(g: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
@@ -127,9 +138,7 @@ class DTP(RuleBase):
             return
         lin, act = lee
         x, b = s[i], s[i].shape[0]
-        done = 0
-        while done < fb.iterations:  # iterations in chunks of at most ~CHUNK_VALUES stored values
-            k = min(fb.iterations - done, max(1, CHUNK_VALUES // (b * (x[0].numel() + s[i + 1][0].numel()))))
+        for k in chunks(fb.iterations, b * (x[0].numel() + s[i + 1][0].numel())):
             with torch.no_grad():
                 xn = x + fb.noise * torch.randn(k, *x.shape, dtype=x.dtype, device=x.device)
                 y = self.blocks[i](xn.flatten(0, 1)).view(k, *s[i + 1].shape)
@@ -139,7 +148,6 @@ class DTP(RuleBase):
                     # RULE (Lee Eq. 16): the gradient of ||G(F(x + e)) - (x + e)||^2 / b
                     set_lee_grads(lin, y[j], act_backward(act, (g - xn[j]) * (2.0 / b), pre, g))
                     fb.opt.step()
-            done += k
 
     def warmup(self, batches) -> None:
         for _ in range(self.cfg.warmup_epochs):

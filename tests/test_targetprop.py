@@ -269,9 +269,9 @@ def test_drl_batched_paths_feedback_training_equals_one_iteration_at_a_time(arch
     """fit_feedback (the clean upper terms once per batch, the corrupted paths of all iterations as one batch and one
     noise draw, in chunks of iterations; on the MLP step 4's gradient in closed form) gives the weights of
     `iterations` autograd steps on Eq. DRL (feedback_loss), one draw and one path each."""
-    from bioplaus_bench.algorithms import drl
+    from bioplaus_bench.algorithms import dtp
 
-    monkeypatch.setattr(drl, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
+    monkeypatch.setattr(dtp, "CHUNK_VALUES", chunk)  # 1: one iteration per chunk, so chunk boundaries are crossed
     rule, _ = make_rule("drl", "mnist", arch, fb_iterations=3)
     pairs, weights, _biases = _fast_and_reference_feedback(rule)
     for name, a, b in pairs:
