@@ -7,7 +7,10 @@ ratio to a **FLOP bound at the measured shape rate**: every matmul and convoluti
 (forward, backward and feedback training alike) is recorded with its shapes, each distinct call is timed alone
 on random tensors of those shapes in this same run, and the bound is the sum over the step's calls, scaled to
 the epoch. It is the time the step would take if it did nothing but its matmuls at the speed this machine
-reaches on those exact shapes, so ``x bound`` is how far a rule is from its own arithmetic.
+reaches on those exact shapes, so ``x bound`` is how far a rule is from its own arithmetic. When BP is timed, a
+last row (``bp plain``) times the five-line PyTorch loop of ``benchmarks/harness_overhead.py`` (forward,
+cross-entropy, zero_grad, backward, step; no harness) against BP's bound: how far eager PyTorch itself stays
+from the bound at these shapes.
 
     python benchmarks/epoch_time.py                                # every rule, MNIST MLP, batch 128
     python benchmarks/epoch_time.py --algos bp,dtp,l-drl,fw-dtp --arch lenet --device cuda
@@ -25,6 +28,7 @@ import tempfile
 import time
 
 import torch
+from harness_overhead import minimal_epochs  # the plain PyTorch loop (this folder, on the script's path)
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -140,7 +144,7 @@ def main() -> None:
             f"{'bound s':>8} {'x bound':>8} {'GFLOP/s':>8} {'test acc':>8}")
     print(head)
     print("-" * len(head))
-    bp_time = None
+    bp_time, bp_work = None, None
     with tempfile.TemporaryDirectory() as out:
         for algo in algos:
             rec = train(RunSpec(algo=algo, task="mnist", arch=args.arch, epochs=args.epochs, device=args.device,
@@ -152,12 +156,18 @@ def main() -> None:
             f = rec["final"]
             flops, bound = step_profile(algo, args.arch, args.batch_size, device)
             flops, bound = flops * steps, bound * steps
-            bp_time = f["epoch_seconds"] if algo == "bp" else bp_time
+            if algo == "bp":
+                bp_time, bp_work = f["epoch_seconds"], (flops, bound)
             vs_bp = f"{f['epoch_seconds'] / bp_time:6.2f}" if bp_time else f"{'-':>6}"
             print(f"{algo:<8} {f['first_epoch_seconds']:9.2f} {f['epoch_seconds']:8.2f} "
                   f"{f['feedback_seconds'] / f['epoch_seconds']:8.0%} {vs_bp} "
                   f"{flops / 1e9:9.1f} {bound:8.3f} {f['epoch_seconds'] / bound:8.2f} {flops / 1e9 / bound:8.0f} "
                   f"{f['test_acc']:8.4f}")
+    if bp_work is not None:  # the same matmuls as BP's step, without the harness
+        times = minimal_epochs(args.arch, args.batch_size, args.epochs, device, args.data_dir)
+        sec, (flops, bound) = sum(times[1:]) / max(1, len(times) - 1), bp_work
+        print(f"{'bp plain':<8} {times[0]:9.2f} {sec:8.2f} {0:8.0%} {sec / bp_time:6.2f} {flops / 1e9:9.1f} "
+              f"{bound:8.3f} {sec / bound:8.2f} {flops / 1e9 / bound:8.0f} {'-':>8}")
     print(f"\nload average at the end {load_average()} (timings are comparable only when it stayed below the cores)")
 
 
