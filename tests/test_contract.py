@@ -30,7 +30,7 @@ UNSUPPORTED = [(algo, arch) for algo, entry in sorted(registry.ALGORITHMS.items(
 
 def _build(algo: str, arch: str, device: str = "cpu"):
     entry, task = registry.get_algorithm(algo), _task_for(arch)
-    cfg, _ = resolve_cfg(entry, None, {})
+    cfg, _ = resolve_cfg(entry, None, {}, arch)  # the arch's defaults, as the harness resolves them
     torch.manual_seed(0)
     if device == "meta":
         with torch.device("meta"):
