@@ -8,21 +8,19 @@ from pathlib import Path
 
 import torch
 
-from bioplaus_bench import get_algorithm, get_arch, get_task
-from bioplaus_bench.config import resolve
-from bioplaus_bench.harness import create_rule
+from bioplaus_bench import get_arch
+from bioplaus_bench.harness import RunSpec, create_rule
+from bioplaus_bench.harness import resolve as resolve_run
 
 
 def make_rule(algo: str, task: str = "mnist", arch: str | None = None, epochs: int = 1, seed: int = 0,
               **overrides):
-    """Build (rule, task spec) exactly as the harness does, on the CPU."""
+    """Build (rule, task spec) exactly as the harness does (``harness.resolve``, then ``create_rule``), on the CPU."""
+    r = resolve_run(RunSpec(algo=algo, task=task, arch=arch, epochs=epochs,
+                            overrides={k: str(v) for k, v in overrides.items()}))
     torch.manual_seed(seed)
-    entry = get_algorithm(algo)
-    spec = get_task(task)
-    arch = arch or entry.task_defaults.get(task, {}).get("arch") or spec.default_arch
-    cfg, _ = resolve(entry, None, {k: str(v) for k, v in overrides.items()}, arch)
-    model = get_arch(arch).build(spec.input_shape, spec.num_classes)
-    return create_rule(entry, cfg, model, spec, epochs), spec
+    model = get_arch(r.config["arch"]).build(r.task.input_shape, r.task.num_classes)
+    return create_rule(r.entry, r.rule_cfg, model, r.task, epochs), r.task
 
 
 # ---- grids: the bench CLI in a subprocess, records in a folder, polling
