@@ -165,7 +165,8 @@ def main() -> None:
                   f"{f['test_acc']:8.4f}")
     if bp_work is not None:  # the same matmuls as BP's step, without the harness
         times = minimal_epochs(args.arch, args.batch_size, args.epochs, device, args.data_dir)
-        sec, (flops, bound) = sum(times[1:]) / max(1, len(times) - 1), bp_work
+        steady = times[1:] or times  # as the harness: epochs 2.., epoch 1 when it is the only one
+        sec, (flops, bound) = sum(steady) / len(steady), bp_work
         print(f"{'bp plain':<8} {times[0]:9.2f} {sec:8.2f} {0:8.0%} {sec / bp_time:6.2f} {flops / 1e9:9.1f} "
               f"{bound:8.3f} {sec / bound:8.2f} {flops / 1e9 / bound:8.0f} {'-':>8}")
     print(f"\nload average at the end {load_average()} (timings are comparable only when it stayed below the cores)")
