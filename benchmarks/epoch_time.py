@@ -7,7 +7,10 @@ ratio to a **FLOP bound at the measured shape rate**: every matmul and convoluti
 (forward, backward and feedback training alike) is recorded with its shapes, each distinct call is timed alone
 on random tensors of those shapes in this same run, and the bound is the sum over the step's calls, scaled to
 the epoch. It is the time the step would take if it did nothing but its matmuls at the speed this machine
-reaches on those exact shapes, so ``x bound`` is how far a rule is from its own arithmetic. When BP is timed, a
+reaches on those exact shapes, so ``x bound`` is how far a rule is from its own arithmetic. It splits into two
+factors: ``mm s`` times the same calls where they run, inside ten real steps (synchronised on a GPU), so
+``mm/bnd`` is what the step's memory traffic costs the matmuls themselves (cold caches, fresh outputs) and
+``ep/mm`` is everything else the epoch does (elementwise work, optimiser steps, autograd, Python). When BP is timed, a
 last row (``bp plain``) times the five-line PyTorch loop of ``benchmarks/harness_overhead.py`` (forward,
 cross-entropy, zero_grad, backward, step; no harness) against BP's bound: how far eager PyTorch itself stays
 from the bound at these shapes.
@@ -62,22 +65,31 @@ def _make(spec, device):
 
 
 class HeavyOps(TorchDispatchMode):
-    """Counts every matmul / convolution call of a step by (op, argument shapes), and the step's FLOPs with
-    ``torch.utils.flop_counter``'s formulas (FlopCounterMode itself hooks modules, which breaks rules that call
-    ``torch.autograd.grad`` inside their step, e.g. PC)."""
+    """Counts every matmul / convolution call of a step by (op, argument shapes), times each one where it runs
+    (synchronised on a GPU), and counts the step's FLOPs with ``torch.utils.flop_counter``'s formulas
+    (FlopCounterMode itself hooks modules, which breaks rules that call ``torch.autograd.grad`` inside their
+    step, e.g. PC)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
         super().__init__()
+        self.device = device
         self.calls: collections.Counter = collections.Counter()
         self.flops = 0
+        self.seconds = 0.0  # wall time of the matmuls / convolutions themselves, inside the real step
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        heavy = func in HEAVY
+        if heavy:
+            _sync(self.device)
+            t0 = time.perf_counter()
         out = func(*args, **kwargs)
+        if heavy:
+            _sync(self.device)
+            self.seconds += time.perf_counter() - t0
+            self.calls[(func, _spec(args))] += 1
         if func.overloadpacket in flop_registry:
             self.flops += flop_registry[func.overloadpacket](*args, **kwargs, out_val=out)
-        if func in HEAVY:
-            self.calls[(func, _spec(args))] += 1
         return out
 
 
@@ -102,8 +114,9 @@ def time_call(func, spec, device: torch.device, min_seconds: float = 0.05) -> fl
                 return (time.perf_counter() - t0) / n
 
 
-def step_profile(algo: str, arch: str, batch_size: int, device: torch.device) -> tuple[int, float]:
-    """(FLOPs, FLOP-bound seconds) of one rule.step on a random MNIST-shaped batch (feedback training included)."""
+def step_profile(algo: str, arch: str, batch_size: int, device: torch.device, reps: int = 10) -> tuple[float, ...]:
+    """(FLOPs, FLOP-bound seconds, in-step matmul seconds) of one rule.step on a random MNIST-shaped batch
+    (feedback training included), each the mean over ``reps`` steps."""
     entry, task = get_algorithm(algo), get_task("mnist")
     cfg, _ = resolve(entry, None, {}, arch)
     torch.manual_seed(0)
@@ -112,10 +125,11 @@ def step_profile(algo: str, arch: str, batch_size: int, device: torch.device) ->
     x = torch.randn(batch_size, *task.input_shape, device=device)
     y = torch.randint(0, 10, (batch_size,), device=device)
     rule.step(x, y)
-    with HeavyOps() as ops:
-        rule.step(x, y)
+    with HeavyOps(device) as ops:
+        for _ in range(reps):
+            rule.step(x, y)
     bound = sum(n * time_call(func, spec, device) for (func, spec), n in ops.calls.items())
-    return ops.flops, bound
+    return ops.flops / reps, bound / reps, ops.seconds / reps
 
 
 def main() -> None:
@@ -139,9 +153,10 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     print(f"MNIST {args.arch}, {n_train} training samples, batch {args.batch_size}, mean of epochs 2..{args.epochs}"
           f"{', torch.compile (epoch 1 includes compiling)' if args.compile else ''}; "
-          "bound = the step's matmuls/convolutions timed alone at their shapes, now\n")
+          "bound = the step's matmuls/convolutions timed alone at their shapes, now; mm s = the same calls timed "
+          "where they run inside real steps; x bound = mm/bnd x ep/mm\n")
     head = (f"{'rule':<8} {'epoch 1 s':>9} {'epoch s':>8} {'feedback':>8} {'x BP':>6} {'GFLOP/ep':>9} "
-            f"{'bound s':>8} {'x bound':>8} {'GFLOP/s':>8} {'test acc':>8}")
+            f"{'bound s':>8} {'x bound':>8} {'GFLOP/s':>8} {'mm s':>8} {'mm/bnd':>7} {'ep/mm':>7} {'test acc':>8}")
     print(head)
     print("-" * len(head))
     bp_time, bp_work = None, None
@@ -154,21 +169,21 @@ def main() -> None:
                 print(f"{algo:<8} {rec['status']}: {rec.get('error', '')}")
                 continue
             f = rec["final"]
-            flops, bound = step_profile(algo, args.arch, args.batch_size, device)
-            flops, bound = flops * steps, bound * steps
+            flops, bound, in_step = (v * steps for v in step_profile(algo, args.arch, args.batch_size, device))
             if algo == "bp":
-                bp_time, bp_work = f["epoch_seconds"], (flops, bound)
+                bp_time, bp_work = f["epoch_seconds"], (flops, bound, in_step)
             vs_bp = f"{f['epoch_seconds'] / bp_time:6.2f}" if bp_time else f"{'-':>6}"
             print(f"{algo:<8} {f['first_epoch_seconds']:9.2f} {f['epoch_seconds']:8.2f} "
                   f"{f['feedback_seconds'] / f['epoch_seconds']:8.0%} {vs_bp} "
                   f"{flops / 1e9:9.1f} {bound:8.3f} {f['epoch_seconds'] / bound:8.2f} {flops / 1e9 / bound:8.0f} "
-                  f"{f['test_acc']:8.4f}")
+                  f"{in_step:8.3f} {in_step / bound:7.2f} {f['epoch_seconds'] / in_step:7.2f} {f['test_acc']:8.4f}")
     if bp_work is not None:  # the same matmuls as BP's step, without the harness
         times = minimal_epochs(args.arch, args.batch_size, args.epochs, device, args.data_dir)
         steady = times[1:] or times  # as the harness: epochs 2.., epoch 1 when it is the only one
-        sec, (flops, bound) = sum(steady) / len(steady), bp_work
+        sec, (flops, bound, in_step) = sum(steady) / len(steady), bp_work
         print(f"{'bp plain':<8} {times[0]:9.2f} {sec:8.2f} {0:8.0%} {sec / bp_time:6.2f} {flops / 1e9:9.1f} "
-              f"{bound:8.3f} {sec / bound:8.2f} {flops / 1e9 / bound:8.0f} {'-':>8}")
+              f"{bound:8.3f} {sec / bound:8.2f} {flops / 1e9 / bound:8.0f} {in_step:8.3f} {in_step / bound:7.2f} "
+              f"{sec / in_step:7.2f} {'-':>8}")
     print(f"\nload average at the end {load_average()} (timings are comparable only when it stayed below the cores)")
 
 
