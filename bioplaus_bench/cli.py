@@ -529,6 +529,9 @@ def rebuild(
                                       "run, as if results/ were empty"),
     refresh_stale: bool = typer.Option(False, "--refresh-stale", help="rerun finished records that other code "
                                        "made (each is kept as <run id>.superseded-<time>.json)"),
+    rerun: bool = typer.Option(False, "--rerun", help="rerun every finished record of the chosen steps in one "
+                               "sitting, e.g. to retime a leaderboard timed on different days (each old one is "
+                               "kept as <run id>.superseded-<time>.json)"),
 ) -> None:
     """Rebuild all of results/ from its committed study files, in the order of results/rebuild.toml: grids and
     paper studies (finished runs are skipped), their tables and figures, the benchmark, and the claims index."""
@@ -542,7 +545,7 @@ def rebuild(
         for line in rebuildmod.describe(steps, from_scratch):
             typer.echo(line)
         if not dry_run:
-            rebuildmod.execute(steps, refresh_stale)
+            rebuildmod.execute(steps, refresh_stale, rerun)
     except (registry.RegistryError, ValueError, DataError) as exc:
         fail(str(exc))
 

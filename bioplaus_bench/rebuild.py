@@ -8,6 +8,10 @@
   (timings: run it on a quiet machine);
 * ``claims = true``: the claims index (``bench claims``).
 
+A step with ``quiet = true`` measures time: before it starts, the rebuild waits until the one-minute load average
+is below ``QUIET_LOAD`` (what the steps before it left behind decays within a minute or two), for at most
+``QUIET_TIMEOUT_S``; if the machine stays busy it goes on with a warning, and the step's output records its load.
+
 ``--dry-run`` lists each step's finished and missing runs, with an estimate of the time the missing ones take:
 epochs x the mean epoch time of completed records of the same rule, task, architecture and batch size
 anywhere under results/ (counted as unknown where there is none), divided by the step's ``max_parallel``;
@@ -29,6 +33,9 @@ from bioplaus_bench.registry import RegistryError
 
 log = logging.getLogger(__name__)
 
+QUIET_LOAD = 0.5  # one-minute load average under which a timing step starts (2 cores here: a quarter of them)
+QUIET_TIMEOUT_S = 600.0  # longest wait for it
+
 
 @dataclass
 class Step:
@@ -43,6 +50,7 @@ class Step:
     output: str = ""
     claims: bool = False
     note: str = ""  # shown by --dry-run (e.g. "needs a GPU")
+    quiet: bool = False  # a timing step: wait for a quiet machine (load average below QUIET_LOAD) before it
 
 
 def load(path: Path) -> list[Step]:
@@ -91,7 +99,8 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
         if step.command or step.claims:
             what = step.command or "bench claims"
             lines.append(f"{step.name}: {what}" + (f" > {step.output}" if step.output else "")
-                         + (f" ({step.note})" if step.note else ""))
+                         + (f" ({step.note})" if step.note else "")
+                         + (f"; waits for load < {QUIET_LOAD}" if step.quiet else ""))
             continue
         points, todo = gridmod.plan(_specs(step))
         done = [rec for r in points if r not in todo and (rec := read_record(r.path)[0])]
@@ -110,7 +119,8 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
         est = f"~{_dur(secs)}" + (f" + {missing} run(s) of unknown time" if missing else "")
         lines.append(f"{step.name}: {len(points)} runs, {len(points) - len(todo)} finished ({stale} by older code), "
                      f"{len(todo)} to run; {'all' if scratch else 'missing'}: {est}"
-                     + (f"; {step.note}" if step.note else ""))
+                     + (f"; {step.note}" if step.note else "")
+                     + (f"; waits for load < {QUIET_LOAD}" if step.quiet else ""))
     lines.append(f"total for the {'all' if scratch else 'missing'} runs: ~{_dur(total)} of training at the "
                  "recorded epoch times" + (f", plus {unknown} run(s) of unknown time" if unknown else ""))
     return lines
@@ -120,9 +130,10 @@ def _dur(secs: float) -> str:
     return f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.0f} min"
 
 
-def set_aside_stale(step: Step) -> int:
-    """Move the step's finished records that other code made to ``<run id>.superseded-<time>.json`` (kept, and
-    never averaged), so that the step reruns them with today's code. Returns how many."""
+def set_aside_stale(step: Step, every: bool = False) -> int:
+    """Move the step's finished records that other code made (with ``every``: all its finished records) to
+    ``<run id>.superseded-<time>.json`` (kept, and never averaged), so that the step reruns them with today's
+    code. Returns how many."""
     import os
     import time
 
@@ -132,20 +143,54 @@ def set_aside_stale(step: Step) -> int:
     moved = 0
     for r in gridmod.plan(_specs(step))[0]:
         rec = read_record(r.path)[0] if r.path.exists() else None
-        if rec and rec["status"] in FINISHED and is_stale(rec):
-            os.replace(r.path, r.path.with_name(f"{r.path.stem}.superseded-{time.strftime('%Y%m%dT%H%M%S')}.json"))
+        if rec and rec["status"] in FINISHED and (every or is_stale(rec)):
+            stamp, n = time.strftime("%Y%m%dT%H%M%S"), 1
+            dest = r.path.with_name(f"{r.path.stem}.superseded-{stamp}.json")
+            while dest.exists():  # set aside twice within a second: never overwrite the first one
+                n += 1
+                dest = r.path.with_name(f"{r.path.stem}.superseded-{stamp}-{n}.json")
+            os.replace(r.path, dest)
             moved += 1
     return moved
 
 
-def execute(steps: list[Step], refresh_stale: bool = False) -> None:
+def wait_for_quiet(limit: float = QUIET_LOAD, timeout_s: float = QUIET_TIMEOUT_S, poll_s: float = 10.0) -> bool:
+    """Wait until the one-minute load average is below ``limit``; False (after a warning) when it is still not
+    after ``timeout_s``, or when the platform has no load average."""
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            log.warning("no load average on this platform: the timing step starts without waiting for quiet")
+            return False
+        if load < limit:
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("load average still %.2f (>= %.2f) after %.0f s: timing on a busy machine", load, limit,
+                        timeout_s)
+            return False
+        log.info("waiting for a quiet machine: load average %.2f, starting below %.2f", load, limit)
+        time.sleep(poll_s)
+
+
+def execute(steps: list[Step], refresh_stale: bool = False, rerun: bool = False) -> None:
+    """Run the steps in order. ``refresh_stale`` reruns the finished records that other code made; ``rerun``
+    reruns every finished record (one sitting, e.g. to retime a leaderboard whose records were timed on
+    different days); either keeps each old record as ``<run id>.superseded-<time>.json``."""
     from bioplaus_bench import grid as gridmod
     from bioplaus_bench import papers
 
     for step in steps:
         log.info("rebuild step %s", step.name)
-        if refresh_stale and (step.study or step.paper):
-            log.info("%s: %d record(s) made by other code set aside to be rerun", step.name, set_aside_stale(step))
+        if step.quiet:
+            wait_for_quiet()
+        if (refresh_stale or rerun) and (step.study or step.paper):
+            log.info("%s: %d record(s) %sset aside to be rerun", step.name, set_aside_stale(step, rerun),
+                     "" if rerun else "made by other code ")
         if step.study:
             study, ex = gridmod.load_study(step.study)
             points, todo = gridmod.plan(study.specs())

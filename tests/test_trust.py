@@ -351,3 +351,26 @@ def test_rebuild_reruns_stale_records_keeping_the_old_ones(tmp_path, monkeypatch
     fresh = json.loads(path.read_text())
     assert fresh["code_hash"] == first["code_hash"] and fresh["started"] > first["started"]
     assert len(list(Path("runs").glob("*.superseded-*.json"))) == 1
+    rebuild.execute([step], rerun=True)  # a current record too: one sitting, the old one kept
+    assert json.loads(path.read_text())["started"] > fresh["started"]
+    assert len(list(Path("runs").glob("*.superseded-*.json"))) == 2
+
+
+def test_a_timing_step_starts_only_on_a_quiet_machine(tmp_path, monkeypatch, caplog):
+    from bioplaus_bench import rebuild
+
+    loads, clock, ran = iter([1.9, 1.2, 0.7, 0.4, 0.1]), [0.0], []
+    monkeypatch.setattr(os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr(rebuild.subprocess, "run", lambda *a, **k: ran.append(clock[0]) or subprocess.CompletedProcess(
+        a, 0, stdout="table\n", stderr=""))
+    monkeypatch.chdir(tmp_path)
+    rebuild.execute([rebuild.Step(name="t", command="python bench.py", output="out.txt", quiet=True)])
+    assert ran == [30.0]  # started at the first reading below 0.5 (load 0.4), three 10 s polls later
+    assert Path("out.txt").read_text() == "$ python bench.py\ntable\n"
+    # a machine that stays busy: the step goes on after the timeout, with a warning naming the load
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    clock[0] = 0.0
+    assert not rebuild.wait_for_quiet(timeout_s=60)
+    assert clock[0] == 60.0 and "load average still 1.50" in caplog.text
