@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             "code_hash": r.get("code_hash"),
             "stale": is_stale(r),
             "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
+            "started": _num(r.get("started")), "git_commit": env.get("git_commit"),
             "hardware": env.get("gpu") or env.get("cpu"),
             # timed under contention: the load (in which the run's own threads count) exceeded the cores by
             # more than CONTENTION_MARGIN; an unknown load is not flagged
@@ -205,7 +207,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _ROW_ONLY = {"config_key", "run_id", "status", "data_generated", "synthetic", *METRICS, "angle", "code_hash",
-             "stale", "load_avg", "threads", "hardware", "contended", "error", "path", "superseded"}
+             "stale", "load_avg", "threads", "hardware", "contended", "error", "path", "superseded", "started",
+             "git_commit"}
 
 
 def summary(df: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -303,6 +306,7 @@ def _flags(r: Any) -> str:
 def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
     lines = ["n: completed runs (seeds) averaged; ± std: their standard deviation (— for n < 2). Accuracy is the "
              "last epoch's. x BP: epoch time over BP's (same task, architecture and batch size)."]
+    lines += _timing_span(df[usable(df)])
     if table.n_stale.any():
         lines.append("stale k/n: k of the n records were made by code other than today's (rule file, the suite "
                      "modules it uses, or the harness changed since): rerun them to refresh.")
@@ -319,6 +323,21 @@ def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
         lines.append(f"\n{len(skipped)} unreadable file(s) skipped: "
                      + "; ".join(f"{p} ({why})" for p, why in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     return "\n".join(lines) + "\n"
+
+
+def _timing_span(ok: pd.DataFrame) -> list[str]:
+    """When, and at which commits, the timed runs were started: ``x BP`` divides epoch times, which are
+    comparable only when they were measured in one sitting on one machine."""
+    t = ok.started.dropna() if "started" in ok else pd.Series(dtype=float)
+    if t.empty:
+        return []
+    lo, hi = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(v)) for v in (t.min(), t.max()))
+    commits = ok.git_commit.dropna().nunique() if "git_commit" in ok else 0
+    line = f"s/epoch: runs started {lo} to {hi} UTC" + (f", at {commits} commits" if commits > 1 else "")
+    if t.max() - t.min() > 86400 or commits > 1:  # more than one sitting: the ratios may mix machine conditions
+        line += (" (`x BP` may compare runs timed at different times; `bench rebuild --rerun --only STEP` "
+                 "retimes a study in one sitting)")
+    return [line + "."]
 
 
 def markdown(df: pd.DataFrame) -> str:

@@ -66,6 +66,21 @@ def test_configs_are_rows_and_never_pooled_as_seeds():
     assert set(csv.epochs) == {1, 3}
 
 
+def test_leaderboard_says_when_its_timings_were_taken():
+    day = 86400.0
+    recs = [{**_rec(seed=s), "started": 1.8e9 + 60 * s} for s in range(3)]  # one sitting, minutes apart
+    md = render(frame(RecordScan(records=recs)))
+    assert "s/epoch: runs started 2027-01-15 08:00 to 2027-01-15 08:02 UTC." in md
+    assert "different times" not in md
+    later = {**_rec(algo="fa", seed=0), "started": 1.8e9 + 3 * day}  # timed three days later
+    md = render(frame(RecordScan(records=[*recs, later])))
+    assert "to 2027-01-18 08:00 UTC (`x BP` may compare runs timed at different times" in md
+    later = {**_rec(algo="fa", seed=0), "started": 1.8e9, "env": {"git_commit": "b" * 40}}  # the same hour,
+    recs[0]["env"] = {"git_commit": "a" * 40}  # but by two commits: two sittings, perhaps
+    md = render(frame(RecordScan(records=[*recs, later])))
+    assert "08:02 UTC, at 2 commits (`x BP` may compare runs timed at different times" in md
+
+
 def test_figures_never_pool_configurations():
     from bioplaus_bench.plots import series
 
