@@ -151,7 +151,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
     print(f"load average at start {load_average()} ({name}); torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"MNIST {args.arch}, {n_train} training samples, batch {args.batch_size}, mean of epochs 2..{args.epochs}"
+    which = f"mean of epochs 2..{args.epochs}" if args.epochs > 1 else "epoch 1 (the only one)"
+    print(f"MNIST {args.arch}, {n_train} training samples, batch {args.batch_size}, {which}"
           f"{', torch.compile (epoch 1 includes compiling)' if args.compile else ''}; "
           "bound = the step's matmuls/convolutions timed alone at their shapes, now; mm s = the same calls timed "
           "where they run inside real steps; x bound = mm/bnd x ep/mm\n")
