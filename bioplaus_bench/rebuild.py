@@ -21,9 +21,11 @@ evaluation and start-up are not counted.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +98,11 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
     times = _epoch_times()
     lines, total, unknown = [], 0.0, 0
     for step in steps:
+        waits = f"; waits for load < {QUIET_LOAD}" if step.quiet else ""
         if step.command or step.claims:
             what = step.command or "bench claims"
             lines.append(f"{step.name}: {what}" + (f" > {step.output}" if step.output else "")
-                         + (f" ({step.note})" if step.note else "")
-                         + (f"; waits for load < {QUIET_LOAD}" if step.quiet else ""))
+                         + (f" ({step.note})" if step.note else "") + waits)
             continue
         points, todo = gridmod.plan(_specs(step))
         done = [rec for r in points if r not in todo and (rec := read_record(r.path)[0])]
@@ -119,8 +121,7 @@ def describe(steps: list[Step], scratch: bool = False) -> list[str]:
         est = f"~{_dur(secs)}" + (f" + {missing} run(s) of unknown time" if missing else "")
         lines.append(f"{step.name}: {len(points)} runs, {len(points) - len(todo)} finished ({stale} by older code), "
                      f"{len(todo)} to run; {'all' if scratch else 'missing'}: {est}"
-                     + (f"; {step.note}" if step.note else "")
-                     + (f"; waits for load < {QUIET_LOAD}" if step.quiet else ""))
+                     + (f"; {step.note}" if step.note else "") + waits)
     lines.append(f"total for the {'all' if scratch else 'missing'} runs: ~{_dur(total)} of training at the "
                  "recorded epoch times" + (f", plus {unknown} run(s) of unknown time" if unknown else ""))
     return lines
@@ -134,9 +135,6 @@ def set_aside_stale(step: Step, every: bool = False) -> int:
     """Move the step's finished records that other code made (with ``every``: all its finished records) to
     ``<run id>.superseded-<time>.json`` (kept, and never averaged), so that the step reruns them with today's
     code. Returns how many."""
-    import os
-    import time
-
     from bioplaus_bench import grid as gridmod
     from bioplaus_bench.records import FINISHED, is_stale, read_record
 
@@ -157,9 +155,6 @@ def set_aside_stale(step: Step, every: bool = False) -> int:
 def wait_for_quiet(limit: float = QUIET_LOAD, timeout_s: float = QUIET_TIMEOUT_S, poll_s: float = 10.0) -> bool:
     """Wait until the one-minute load average is below ``limit``; False (after a warning) when it is still not
     after ``timeout_s``, or when the platform has no load average."""
-    import os
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -328,11 +328,11 @@ def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
 def _timing_span(ok: pd.DataFrame) -> list[str]:
     """When, and at which commits, the timed runs were started: ``x BP`` divides epoch times, which are
     comparable only when they were measured in one sitting on one machine."""
-    t = ok.started.dropna() if "started" in ok else pd.Series(dtype=float)
+    t = ok.started.dropna()
     if t.empty:
         return []
     lo, hi = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(v)) for v in (t.min(), t.max()))
-    commits = ok.git_commit.dropna().nunique() if "git_commit" in ok else 0
+    commits = ok.git_commit.dropna().nunique()
     line = f"s/epoch: runs started {lo} to {hi} UTC" + (f", at {commits} commits" if commits > 1 else "")
     if t.max() - t.min() > 86400 or commits > 1:  # more than one sitting: the ratios may mix machine conditions
         line += (" (`x BP` may compare runs timed at different times; `bench rebuild --rerun --only STEP` "
