@@ -24,6 +24,12 @@ def fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+def interrupted(what: str) -> None:
+    """Ctrl-C: one line saying what was kept and how to go on (exit 130, the shell's code for SIGINT)."""
+    typer.echo(f"interrupted (Ctrl-C): {what}; finished records are kept", err=True)
+    raise typer.Exit(130)
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
@@ -209,6 +215,7 @@ def run(
     one resumes from its last epoch checkpoint. A run whose loss explodes stops early as `diverged`."""
     from bioplaus_bench import config as cfgmod
     from bioplaus_bench.harness import RunLocked, RunSpec, resolve, train
+    from bioplaus_bench.records import DiskFull
 
     _setup_logging(verbose)
     resolved = None
@@ -217,8 +224,11 @@ def run(
                        out=str(out), checkpoint=True, **run_fields)
         resolved = resolve(spec)
         rec = train(spec, resolved, force=force)
-    except (registry.RegistryError, DataError, RunLocked) as exc:
+    except (registry.RegistryError, DataError, RunLocked, DiskFull) as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted(f"the record {resolved.path} says interrupted; the same command resumes it from its last "
+                    "epoch checkpoint" if resolved else "nothing was started")
     except Exception as exc:  # the failed record is already written by the harness
         fail(f"run failed: {type(exc).__name__}: {exc}" + (f" (record: {resolved.path})" if resolved else ""))
     where = f"{rec['config']['arch']}, seed {seed}"
@@ -227,15 +237,20 @@ def run(
                    "(--force reruns it and keeps this record)")
     elif rec["status"] == "diverged":
         typer.echo(f"{algo} on {task} ({where}) diverged: {rec['error']} -> {resolved.path}")
+    elif rec["status"] == "collapsed":
+        typer.echo(f"{algo} on {task} ({where}) {rec['error']} (excluded from leaderboards like a diverged run) "
+                   f"-> {resolved.path}")
     else:
         f = rec["final"]
-        typer.echo(f"{algo} on {task} ({where}): test acc {_fmt(f['test_acc'])}, best val "
-                   f"{_fmt(f['best_val_acc'])}, test loss {f['test_loss']:.4g}, epoch {f['epoch_seconds']:.2f}s "
-                   f"-> {resolved.path}")
+        loss = f.get("test_loss")
+        test = "no test split" if loss is None or loss != loss else \
+            f"test acc {_fmt(f['test_acc'])}, test loss {loss:.4g}"
+        typer.echo(f"{algo} on {task} ({where}): {test}, best val {_fmt(f['best_val_acc'])}, epoch "
+                   f"{f['epoch_seconds']:.2f}s -> {resolved.path}")
 
 
-def _fmt(acc: float | None) -> str:
-    return "n/a (regression)" if acc is None or acc != acc else f"{acc:.4f}"
+def _fmt(acc: float | None, what: str = "n/a (regression)") -> str:
+    return what if acc is None or acc != acc else f"{acc:.4f}"
 
 
 @app.command()
@@ -335,7 +350,11 @@ def _execute_grid(study, opts) -> tuple[list, str]:
     points and, when points failed, the error line to end with (after the report)."""
     from bioplaus_bench import grid as gridmod
 
-    points, todo = gridmod.plan(study.specs())
+    specs = study.specs()
+    if not specs:
+        raise registry.RegistryError("the grid has no points (an empty list of rules, tasks, seeds or grid values); "
+                                     "accepted: at least one of each")
+    points, todo = gridmod.plan(specs)
     typer.echo(f"{len(points)} grid points in {study.out}: {len(points) - len(todo)} finished, {len(todo)} to run "
                f"({opts.name} executor)")
     try:
@@ -398,6 +417,9 @@ def grid(
         _, failed = _execute_grid(st, opts)
     except (registry.RegistryError, ValueError, DataError, gridmod.GridLocked) as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted(f"the running points stop and record why; the same command resumes them from their last epoch "
+                    f"checkpoint (`bench status --out {st.out}` lists them)")
     if study is not None and st.report:
         from bioplaus_bench.report import write_study_report
 
@@ -417,7 +439,7 @@ def _print_status(out: str | Path) -> dict[str, int]:
     table = pd.DataFrame(rows).drop(columns=["run_id"])
     typer.echo(markdown(table))
     counts = {s: sum(r["state"] == s for r in rows)
-              for s in ("done", "diverged", "running", "pending", "failed", "missing")}
+              for s in ("done", "diverged", "collapsed", "running", "pending", "failed", "missing")}
     typer.echo(f"{len(rows)} points: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return counts
 
@@ -516,6 +538,63 @@ def claims(
         return
     out.write_text(claimsmod.markdown_index(outcomes))
     typer.echo(str(out))
+
+
+@app.command()
+def fingerprint(
+    runs: Path = typer.Option(Path("results"), help="folder of run records (searched recursively)"),
+    migrate: bool = typer.Option(False, "--migrate", help="give each record made by today's source (same code "
+                                 "hash) that has no fingerprint the one today's code computes for it"),
+    update: bool = typer.Option(False, "--update", help="write today's fingerprints of every record's config to "
+                                "results/fingerprints.json (the committed cache that keeps checks fast in a clone)"),
+) -> None:
+    """Behavioural fingerprints: for every record, whether today's code computes what its code computed (a
+    record is stale only when it does not; see bioplaus_bench/fingerprint.py for the protocol and tolerance)."""
+    import json
+
+    from bioplaus_bench import fingerprint as fpmod
+    from bioplaus_bench.records import current_code_hash, fingerprint_holds, read_records, write_json_atomic
+
+    _setup_logging(False)
+    if not runs.exists():
+        fail(f"runs folder {runs} does not exist")
+    scan = read_records(runs)
+    counts = {"same source": 0, "fingerprint holds": 0, "stale": 0, "migrated": 0}
+    codes: set[str] = set()
+    for rec in scan.records:
+        code = current_code_hash(rec["config"]["algo"])
+        if code:
+            codes.add(code)
+        if migrate and code and rec.get("code_hash") == code and "fingerprint" not in rec:
+            path = Path(rec.pop("_path"))
+            rec["fingerprint"] = fpmod.current(rec["config"], code)
+            write_json_atomic(path, rec)
+            counts["migrated"] += 1
+        elif code and rec.get("code_hash") == code:
+            counts["same source"] += 1
+        elif fingerprint_holds(rec, code):
+            counts["fingerprint holds"] += 1
+        else:
+            counts["stale"] += 1
+            typer.echo(f"stale: {rec.get('_path')}")
+        if update and code:
+            fpmod.current(rec["config"], code)
+    for path in sorted(runs.rglob("*.json")):  # the feedback-training experiment's records (not run records)
+        from bioplaus_bench import feedback_training
+
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(rec, dict) and rec.get("kind") == "feedback-training":
+            stale = feedback_training.is_stale(rec)  # computes (and caches) today's fingerprint when needed
+            counts["stale" if stale else "fingerprint holds"] += 1
+            codes.add(feedback_training.code_hash_now(rec))
+            if stale:
+                typer.echo(f"stale: {path}")
+    if update:
+        typer.echo(str(fpmod.cache().save(fpmod.COMMITTED, only=codes)))
+    typer.echo(f"{sum(counts.values())} records: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 @app.command()

@@ -45,6 +45,25 @@ def default_root() -> Path:
     return Path(cache) / "bioplaus_bench"
 
 
+def check_data_dir(data_dir: str | os.PathLike | None) -> None:
+    """A data root the user named (--data-dir, else $BIOPLAUS_DATA) must be a readable folder: one line if not,
+    before any work. An empty value is refused rather than read as "not given"."""
+    for value, what in ((data_dir, "--data-dir"), (None if data_dir else os.environ.get(ENV_DATA), f"${ENV_DATA}")):
+        if value is None:
+            continue
+        if not str(value).strip():
+            raise DataError(f"bad {what} {str(value)!r}; accepted: a folder that holds the data (leave it out to "
+                            f"use ${ENV_DATA}, else {default_root()})")
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise DataError(f"{what} {path} does not exist; accepted: a folder laid out as mnist/raw/*.gz, "
+                            "fashion-mnist/raw/*.gz, ...")
+        if not path.is_dir():
+            raise DataError(f"{what} {path} is not a folder; accepted: a folder laid out as mnist/raw/*.gz, ...")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataError(f"{what} {path} is not readable by this user (permission denied)")
+
+
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     if data_dir:
         return Path(data_dir).expanduser()
@@ -55,9 +74,12 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
 
 def md5sum(path: Path) -> str:
     h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except PermissionError:
+        raise DataError(f"cannot read data file {path}: permission denied for this user") from None
     return h.hexdigest()
 
 
@@ -169,6 +191,8 @@ class TaskSpec:
     val_size: int = 5000  # held out from train for model selection; 0 trains on all of it
     top5: bool = False  # also report top-5 accuracy
     synthetic: bool = False  # generated data: records say so and leaderboards keep it apart
+    n_train: int | None = None  # training samples in the official files (checks --val-size before any work)
+    manifest: str | None = None  # a folder task's content hash (folder.py): part of every record's config
 
     @property
     def chance(self) -> float:
@@ -192,7 +216,7 @@ def load_splits(task: TaskSpec, root: Path, val_size: int, device: torch.device)
     """Load train/val/test; the validation split is carved from train with a fixed permutation."""
     raw = _load_raw(task, Path(root))
     x, y = (torch.as_tensor(a) for a in raw["train"])
-    splits = {"test": Split(*(torch.as_tensor(a).to(device) for a in raw["test"]))}
+    splits = {"test": Split(*(torch.as_tensor(a).to(device) for a in raw["test"]))} if "test" in raw else {}
     if val_size > 0:
         if val_size >= len(x):
             raise DataError(f"val_size {val_size} is not smaller than the {len(x)} training samples")

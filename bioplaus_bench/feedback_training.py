@@ -227,11 +227,43 @@ def _completed(path: Path) -> dict[str, Any] | None:
     return rec if rec.get("status") == "completed" else None
 
 
-def is_stale(rec: dict[str, Any]) -> bool:
+FINGERPRINT_SETTINGS = {"iterations": 2, "measure_every": 1, "eval_size": 4, "probes": 1}
+
+
+def fingerprint(rec: dict[str, Any], data_dir: str | None = None) -> dict[str, Any]:
+    """The experiment's behavioural fingerprint (as ``bioplaus_bench.fingerprint`` for runs): ``run_one`` for the
+    record's loss and seed with its settings cut to FINGERPRINT_SETTINGS (real batches, one thread)."""
+    from bioplaus_bench import fingerprint as fpmod
+
+    c = rec["config"]
+    names = {f.name for f in dataclasses.fields(Settings)}
+    s = Settings(**{**{k: v for k, v in c.items() if k in names}, **FINGERPRINT_SETTINGS})
+    with fpmod._isolated():
+        out = run_one(c["loss"], c["seed"], s, data_dir)
+    return {"version": fpmod.VERSION, "curves": json.loads(json.dumps(recmod.strict(out["curves"])))}
+
+
+def code_hash_now(rec: dict[str, Any]) -> str:
+    """The code hash a record of this experiment for ``rec``'s rule would carry today."""
     from bioplaus_bench.registry import get_algorithm
 
     files = {**recmod.code_files(get_algorithm(rec["config"]["algo"]).cls), __name__: recmod._sha(__file__)}
-    return rec.get("code_hash") != recmod.code_hash(files)
+    return recmod.code_hash(files)
+
+
+def is_stale(rec: dict[str, Any]) -> bool:
+    """Stale when today's code computes something else for the record: its code hash differs and its
+    fingerprint (``fingerprint``) no longer holds."""
+    from bioplaus_bench import fingerprint as fpmod
+
+    code = code_hash_now(rec)
+    if rec.get("code_hash") == code:
+        return False
+    stored = rec.get("fingerprint")
+    if not isinstance(stored, dict) or stored.get("version") != fpmod.VERSION:
+        return True
+    now = fpmod.cached(code, "feedback-training", recmod.config_hash(rec["config"]), lambda: fingerprint(rec))
+    return not fpmod._close(fpmod._nan(stored["curves"]), fpmod._nan(now["curves"]))
 
 
 def summary(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:

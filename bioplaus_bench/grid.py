@@ -35,7 +35,18 @@ from typing import Any
 
 from bioplaus_bench.config import check_keys, read_toml
 from bioplaus_bench.harness import Resolved, RunSpec, mark_failed, resolve, train
-from bioplaus_bench.records import FINISHED, is_stale, read_record, record_status, write_json_atomic
+from bioplaus_bench.records import (
+    FINISHED,
+    LIVE_SLURM,
+    is_stale,
+    read_record,
+    record_status,
+    recover,
+    repro,
+    repro_differs,
+    run_is_dead,
+    write_json_atomic,
+)
 from bioplaus_bench.registry import RegistryError
 
 log = logging.getLogger(__name__)
@@ -61,6 +72,19 @@ class ExecutorOptions:
             raise RegistryError(f"unknown executor {self.name!r}; accepted: {', '.join(EXECUTORS)}")
         if self.max_parallel < 1:
             raise RegistryError(f"max_parallel must be >= 1, got {self.max_parallel}")
+        if self.cpus_per_task is not None and self.cpus_per_task < 1:
+            raise RegistryError(f"cpus_per_task must be >= 1, got {self.cpus_per_task}")
+
+    def point_threads(self) -> int:
+        """The torch threads each point gets: SLURM its CPUs per task (default 1), local the cores split between
+        the points running at once, debug this process's."""
+        if self.name == "slurm":
+            return self.cpus_per_task or 1
+        if self.name == "local":
+            return self.cpus_per_task or max(1, (os.cpu_count() or 1) // self.max_parallel)
+        import torch
+
+        return torch.get_num_threads()
 
 
 # RunSpec fields a study fixes for every point (algo, task and seed vary per point; its [set] table is `overrides`)
@@ -119,6 +143,12 @@ def load_study(path: str | os.PathLike) -> tuple[Study, dict[str, Any]]:
     for key, one in (("algos", str), ("tasks", str), ("seeds", int)):  # a single value stands for a list of one
         if isinstance(raw.get(key), one) and not isinstance(raw[key], bool):
             raw[key] = [raw[key]]
+        if raw.get(key) == []:
+            raise RegistryError(f"{key} = [] in {p} leaves the grid empty; accepted: a list of at least one "
+                                + ("integer" if key == "seeds" else "name"))
+    for key, values in (raw.get("grid") or {}).items() if isinstance(raw.get("grid"), dict) else ():
+        if values == []:
+            raise RegistryError(f"grid axis {key} = [] in {p} leaves the grid empty; accepted: at least one value")
     _check_types({k: v for k, v in raw.items() if k not in STUDY_RUN_FIELDS}, p, Study)
     _check_types({k: v for k, v in raw.items() if k in STUDY_RUN_FIELDS}, p, RunSpec)
     _check_types(executor, p, ExecutorOptions, "[executor] ")
@@ -251,7 +281,13 @@ class Terminated(Exception):
     """SIGTERM reached a grid point: scancel, preemption or shutdown."""
 
 
+_PARENT = os.getppid()  # the process that started this one (the local grid, for its workers)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    if os.getppid() != _PARENT and not os.environ.get("SLURM_JOB_ID"):  # the death signal of our grid
+        raise Terminated("the bench grid that started this point ended (killed or interrupted); rerun the grid to "
+                         "resume from the last epoch checkpoint")
     raise Terminated("received SIGTERM (scancel, preemption or shutdown); rerun the grid to resume from the "
                      "last epoch checkpoint")
 
@@ -285,12 +321,45 @@ def execute(points: list[Resolved], todo: list[Resolved], opts: ExecutorOptions)
         if not todo:
             log.info("all %d grid points are finished; nothing to run", len(points))
             return {}
+        check_reproducible(points, todo, opts)
+        cores = os.cpu_count() or 1
+        if opts.name == "local" and opts.max_parallel > cores:
+            log.warning("--max-parallel %d on %d cores: the points share the cores (1 thread each) and their "
+                        "timings are taken under load", opts.max_parallel, cores)
         log.info("%d of %d grid points to run (%s executor)", len(todo), len(points), opts.name)
         if opts.name == "debug":
             return _run_debug(todo)
         if opts.name == "local":
             return _run_local(out, todo, opts)
         return _run_slurm(out, todo, opts)
+
+
+def check_reproducible(points: list[Resolved], todo: list[Resolved], opts: ExecutorOptions) -> None:
+    """Refuse, before any work, a grid whose finished points were made with other torch threads or on another
+    device than this executor gives its points: their numbers are not what these points would compute, and
+    the grid would present both as one study."""
+    from bioplaus_bench.harness import pick_device
+
+    want = {"threads": opts.point_threads(), "device": None, "deterministic": True}
+    bad: dict[str, list[str]] = {}
+    for r in points:
+        if r in todo:
+            continue
+        rec = read_record(r.path)[0]
+        if rec is None:
+            continue
+        want["device"] = pick_device(r.spec.device).type
+        differs = repro_differs(repro(rec), want)
+        if differs:
+            bad.setdefault(differs, []).append(r.path.stem)
+    if bad:
+        what, ids = next(iter(bad.items()))
+        n = sum(len(v) for v in bad.values())
+        hint = (f"--cpus-per-task {what.split()[0]} (or the --max-parallel they were made with) extends them"
+                if "threads" in what else "--device as they were made extends them")
+        raise RegistryError(
+            f"{n} finished point(s) in {points[0].path.parent} were made with other settings than this grid gives "
+            f"its points ({what}, e.g. {ids[0]}): numbers differ with them; {hint}, or use another --out")
 
 
 class Tally:
@@ -324,8 +393,16 @@ def _run_debug(todo: list[Resolved]) -> dict[str, Any]:
         except Exception as exc:  # the harness wrote the failed record; the grid goes on
             log.warning("%s failed: %s", r.path.stem, exc)
             result[r.path.stem] = "failed"
+        _say_discarded_checkpoint(r)
         tally.done(r.path.stem, result[r.path.stem])
     return result
+
+
+def _say_discarded_checkpoint(r: Resolved) -> None:
+    """On the grid's console, not only in the point's log: the point's checkpoint was unreadable and it started over."""
+    rec = read_record(r.path)[0] or {}
+    if rec.get("checkpoint_discarded"):
+        log.warning("%s: %s; the point started over", r.path.stem, rec["checkpoint_discarded"])
 
 
 def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[str, Any]:
@@ -366,6 +443,7 @@ def _run_local(out: Path, todo: list[Resolved], opts: ExecutorOptions) -> dict[s
                 mark_failed(r, f"process {why}")
                 status = "failed"
             result[run_id] = status or "failed"
+            _say_discarded_checkpoint(r)
             tally.done(run_id, result[run_id], str(logs / f"{run_id}.log"))
     return result
 
@@ -434,20 +512,6 @@ def _slurm_states(job_ids: list[str]) -> dict[str, str]:
     return states
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# COMPLETING is not live: a cancelled job sits in it until SLURM's KillWait ends
-LIVE_SLURM = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED"}
-
-
 def status(out: str | os.PathLike) -> list[dict[str, Any]]:
     """One row per grid point: run_id, algo, task, seed, overrides, state (done | running | pending | failed |
     missing) and detail (progress, or the last line of the error)."""
@@ -466,20 +530,23 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
     slurm = _slurm_states([j["job_id"] for j in jobs.values() if j.get("executor") == "slurm"])
     rows = []
     for run_id, spec in manifest["points"].items():
-        rec = read_record(out / f"{run_id}.json")[0] or {}
+        path = out / f"{run_id}.json"
+        restored = recover(path) if path.exists() else None
+        rec, unreadable = read_record(path) if path.exists() else (None, None)
+        rec = rec or {}
         job = jobs.get(run_id, {})
         st = rec.get("status")
         job_state = slurm.get(str(job.get("job_id")), "UNKNOWN") if job.get("executor") == "slurm" else ""
         epochs = f"epoch {rec.get('epochs_done', 0)}/{spec.get('epochs') or '?'} done"
         if st == "completed":
-            acc = rec["final"].get("test_acc")
+            acc, loss = rec["final"].get("test_acc"), rec["final"].get("test_loss")
             state, detail = "done", (f"test acc {acc:.4f}" if acc is not None else
-                                     f"test loss {rec['final'].get('test_loss')}")
+                                     f"test loss {loss:.4g}" if loss is not None else "no test metrics")
             if is_stale(rec):
-                detail += (" (stale: made by other code than today's; `bench rebuild --refresh-stale` or "
-                           "`bench run --force` reruns it)")
-        elif st == "diverged":
-            state, detail = "diverged", (rec.get("error") or "").strip()
+                detail += (" (stale: today's code computes something else for it (its fingerprint no longer "
+                           "holds); `bench rebuild --refresh-stale` or `bench run --force` reruns it)")
+        elif st in ("diverged", "collapsed"):
+            state, detail = st, (rec.get("error") or "").strip()
         elif job_state in LIVE_SLURM:  # submitted (again) and not finished yet
             state = "pending" if job_state == "PENDING" else "running"
             detail = f"job {job['job_id']} {job_state}" + (f", {epochs}" if st == "running" else "")
@@ -489,14 +556,16 @@ def status(out: str | os.PathLike) -> list[dict[str, Any]]:
                 detail += f" (job {job['job_id']} {job_state})"
         elif st == "running":
             if job.get("executor") == "slurm":
-                alive, why = False, f"SLURM job {job['job_id']} ended {job_state}"
-            elif job.get("host", os.uname().nodename) == os.uname().nodename and rec.get("pid"):
-                alive, why = _pid_alive(int(rec["pid"])), f"process {rec['pid']} is gone"
+                why = f"SLURM job {job['job_id']} ended {job_state}"
             else:
-                alive, why = True, ""
-            state, detail = ("running", epochs) if alive else ("failed", f"{why} after {epochs}; rerun to resume")
+                why = run_is_dead(rec)
+            state, detail = ("failed", f"{why} after {epochs}; rerun to resume") if why else ("running", epochs)
+        elif unreadable:
+            state, detail = "failed", f"record unreadable ({unreadable}); rerun the grid to replace it"
         else:
             state, detail = "missing", ""
+        if restored:
+            detail = f"{detail} [restored: {restored}]"
         rows.append({"run_id": run_id, "algo": spec["algo"], "task": spec["task"], "seed": spec["seed"],
                      "overrides": ",".join(([f"preset={spec['preset']}"] if spec.get("preset") else [])
                                            + [f"{k}={v}" for k, v in spec.get("overrides", {}).items()]),

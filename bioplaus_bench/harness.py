@@ -5,9 +5,7 @@ Reader's path: ``bench run`` (cli.py) -> ``train`` (this file) -> ``rule.step`` 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import logging
 import math
 import os
@@ -29,12 +27,23 @@ from bioplaus_bench.measure import angles_to_bp
 from bioplaus_bench.records import (
     FINISHED,
     SCHEMA_VERSION,
+    DiskFull,
     code_files,
     code_hash,
+    collapsed,
+    drop_link,
     environment,
     load_average,
     read_record,
+    record_lock,
     record_name,
+    repro,
+    repro_differs,
+    restore_predecessor,
+    save_torch_atomic,
+    set_aside_for_rerun,
+    set_aside_predecessor,
+    supersede,
     write_json_atomic,
 )
 from bioplaus_bench.registry import RegistryError, get_algorithm, get_arch, get_task
@@ -54,6 +63,10 @@ class Diverged(Exception):
 
 class RunLocked(RuntimeError):
     """Another process is training the same configuration into the same folder."""
+
+
+class RunMismatch(RegistryError):
+    """A finished record of the same config was made under settings that change its numbers (threads, device)."""
 
 
 @dataclass
@@ -118,6 +131,10 @@ def resolve(spec: RunSpec) -> Resolved:
                              ("max batches", 1 if spec.max_batches is None else spec.max_batches, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise RegistryError(f"bad {name} {value!r}; accepted: an integer >= {low}")
+    if task.n_train is not None and val >= task.n_train:
+        raise RegistryError(f"bad val size {val}: {task.name} has {task.n_train} training samples; accepted: "
+                            f"0 to {task.n_train - 1}")
+    datamod.check_data_dir(spec.data_dir)
     pick_device(spec.device)
     check_rule(entry, rule_cfg, arch, task, epochs)
     config = {
@@ -125,6 +142,8 @@ def resolve(spec: RunSpec) -> Resolved:
         "epochs": epochs, "batch_size": batch, "val_size": val, "angle_every": spec.angle_every,
         "hparams": dataclasses.asdict(rule_cfg),
     }
+    if task.manifest is not None:  # a folder of images: its contents are part of what the run is
+        config["folder_manifest"] = task.manifest
     if spec.max_batches is not None:  # only when set, so that full-budget hashes stay as they were
         config["max_batches"] = spec.max_batches
     if spec.compile:  # compiled kernels may round differently: a separate configuration
@@ -194,50 +213,65 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def run_threads() -> int:
+    """The torch threads a run started now gets: the SLURM job's CPUs, the local grid's share, else torch's."""
+    threads = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("BIOPLAUS_THREADS")
+    return int(threads) if threads else torch.get_num_threads()
+
+
+def run_repro(spec: RunSpec) -> dict[str, Any]:
+    """What, besides the config, decides a run's numbers (``records.repro``): the record keeps it."""
+    return {"threads": run_threads(), "device": pick_device(spec.device).type, "deterministic": True}
+
+
 def train(spec: RunSpec, resolved: Resolved | None = None, force: bool = False) -> dict[str, Any]:
     """Run one (rule, task, seed) and write its record; returns the record. A crash writes a failed record.
 
-    A finished (completed or diverged) record of the same config is never overwritten: it is returned as it is
-    (``skipped``), or with ``force`` moved aside to ``<run id>.superseded-<time>.json`` before the new run.
+    A finished (completed, diverged or collapsed) record of the same config is never overwritten: it is
+    returned as it is (``skipped``), or with ``force`` moved aside to ``<run id>.superseded-<time>.json`` before
+    the new run; if the rerun does not finish, even by SIGKILL, the finished record goes back in place (here,
+    or by the next command that reads the folder). A finished record made with other torch threads or on
+    another device is not this run's result: the run refuses (``RunMismatch``) unless ``force``.
     An unfinished run resumes from its epoch checkpoint when ``spec.checkpoint`` is set."""
     r = resolved or resolve(spec)
-    with _record_lock(r.path):
+    with record_lock(r.path) as locked:
+        if not locked:
+            raise RunLocked(f"another process is training {r.path.stem} into {r.path.parent}; wait for it")
         old, _ = read_record(r.path) if r.path.exists() else (None, None)
+        if old is not None and (msg := restore_predecessor(r.path, old)):
+            log.warning("%s", msg)
+            old, _ = read_record(r.path)
         kept = None
         if old is not None and old["status"] in FINISHED:
             if not force:
+                differs = repro_differs(repro(old), run_repro(spec))
+                if differs:
+                    raise RunMismatch(
+                        f"{r.path} is finished but was made with other settings ({differs}: numbers differ "
+                        f"with them), so it is not this run's result; BIOPLAUS_THREADS={repro(old)['threads']} "
+                        "(on its device) reproduces it, --force reruns here and keeps it")
                 log.info("%s already %s: %s (--force reruns it and keeps this record beside the new one)",
                          r.path.stem, old["status"], r.path)
                 return {**old, "skipped": True}
-            kept = r.path.with_name(f"{r.path.stem}.superseded-{time.strftime('%Y%m%dT%H%M%S')}.json")
-            os.replace(r.path, kept)
+            kept = set_aside_for_rerun(r.path)
             log.info("kept the earlier %s record as %s", old["status"], kept)
+        else:  # a rerun whose predecessor was set aside earlier (bench rebuild --rerun), or a resumed --force
+            kept = set_aside_predecessor(r.path)
         try:
-            return _train_locked(spec, r)
+            rec = _train_locked(spec, r, kept.name if kept else None)
         except BaseException:
             if kept is not None:  # the rerun did not finish: the finished record goes back in its place
                 if r.path.exists():
-                    os.replace(r.path, kept.with_name(kept.name.replace(".superseded-", ".unfinished-rerun-")))
+                    supersede(r.path, "unfinished-rerun")
                 os.replace(kept, r.path)
-                log.info("the rerun did not finish; %s is the earlier %s record again", r.path, old["status"])
+                drop_link(r.path)
+                log.info("the rerun did not finish; %s is the earlier finished record again", r.path)
             raise
+        drop_link(r.path)
+        return rec
 
 
-@contextlib.contextmanager
-def _record_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.stem}.lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(f"another process is training {path.stem} into {path.parent}; wait for it") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _train_locked(spec: RunSpec, r: Resolved) -> dict[str, Any]:
+def _train_locked(spec: RunSpec, r: Resolved, supersedes: str | None = None) -> dict[str, Any]:
     device = pick_device(spec.device)
     threads = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("BIOPLAUS_THREADS")
     if threads:  # follow the job's CPU allocation (SLURM) or the local grid's share of the cores
@@ -245,39 +279,72 @@ def _train_locked(spec: RunSpec, r: Resolved) -> dict[str, Any]:
     files = code_files(r.entry.cls)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
+        **({"supersedes": supersedes} if supersedes else {}),  # near the top: readers look for it cheaply
         "config": r.config, "task_synthetic": r.task.synthetic, "started": time.time(),
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("bench") else None,
         "env": environment(device), "pid": os.getpid(), "code_hash": code_hash(files), "code_files": files,
-        "load_avg_start": load_average(),
+        "repro": run_repro(spec), "load_avg_start": load_average(),
     }
     ckpt_path = r.path.with_suffix(".ckpt.pt")
     write_json_atomic(r.path, record)  # a "running" record, so `bench status` can see the run
+    weights = None
     try:
-        _train(r, device, record, ckpt_path)
+        weights = _train(r, device, record, ckpt_path)
         record["status"] = "completed"
+        if why := collapsed(record):
+            record["status"], record["error"] = "collapsed", why
+            log.warning("%s %s", r.path.stem, why)
     except Diverged as exc:
         record["status"], record["error"] = "diverged", str(exc)
         log.warning("%s diverged: %s", r.path.stem, exc)
     except KeyboardInterrupt:
         record["status"], record["error"] = "interrupted", "KeyboardInterrupt"
-        write_json_atomic(r.path, record)
+        _write_last(r.path, record)
         raise
     except Exception as exc:
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
         record["load_avg_end"] = load_average()
-        write_json_atomic(r.path, record)
+        _write_last(r.path, record)
         raise
     record["finished"] = time.time()
     record["load_avg_end"] = load_average()
-    write_json_atomic(r.path, record)
+    if not record.get("data_generated"):  # generated stand-in data is never a result: no fingerprint to keep
+        record["fingerprint"] = _fingerprint(r.config, spec.data_dir)
+    write_json_atomic(r.path, record)  # the result first: a checkpoint or weights file that does not fit loses nothing
     ckpt_path.unlink(missing_ok=True)
+    if weights is not None:  # the final weights, for bit-for-bit comparisons of resumed runs
+        try:
+            save_torch_atomic(weights, r.path.with_suffix(".weights.pt"), "the final weights")
+        except DiskFull as exc:
+            log.warning("%s finished and its record is written, but its final weights were not: %s", r.path.stem, exc)
     return record
 
 
-def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
-    """The checkpoint's state, or None after moving an unreadable one aside (the run then starts over)."""
+def _fingerprint(config: dict[str, Any], data_dir: str | None) -> dict[str, Any] | None:
+    """The record's behavioural fingerprint (``fingerprint.compute``); a failure to make one never fails a run."""
+    from bioplaus_bench import fingerprint
+
+    try:
+        return fingerprint.compute(config, Path(data_dir) if data_dir else None)
+    except Exception as exc:
+        log.warning("no fingerprint for %s (%s: %s): the record counts as stale once the code changes",
+                    config.get("algo"), type(exc).__name__, exc)
+        return None
+
+
+def _write_last(path: Path, record: dict[str, Any]) -> None:
+    """Write a failed or interrupted record; if even that does not fit, say so instead of hiding the first error."""
+    try:
+        write_json_atomic(path, record)
+    except OSError as exc:
+        log.error("could not write the %s record %s: %s", record["status"], path, exc)
+
+
+def _load_checkpoint(path: Path, device: torch.device, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint's state, or None after moving an unreadable one aside (the run then starts over; the
+    record's ``checkpoint_discarded`` says so, for the grid's console)."""
     try:
         state = torch.load(path, map_location=device, weights_only=False)
         if not isinstance(state, dict) or not {"rule", "gen", "curves", "epoch"} <= set(state):
@@ -286,18 +353,21 @@ def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     except Exception as exc:  # truncated, corrupt or foreign: never a reason to fail every rerun
         bad = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         os.replace(path, bad)
-        log.warning("checkpoint %s is unreadable (%s: %s); moved it to %s and starting the run over",
-                    path, type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "", bad.name)
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
+        record["checkpoint_discarded"] = f"checkpoint {path.name} was unreadable ({why}); moved to {bad.name}"
+        log.warning("checkpoint %s is unreadable (%s); moved it to %s and starting the run over", path, why,
+                    bad.name)
         return None
 
 
-def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path: Path) -> None:
+def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path: Path) -> dict[str, Any] | None:
+    """The epochs; fills ``record``. Returns the final weights to save (with ``spec.checkpoint``) or None."""
     cfg, task, spec = r.config, r.task, r.spec
     seed_everything(cfg["seed"])
     root = datamod.data_root(spec.data_dir)
     splits = datamod.load_splits(task, root, cfg["val_size"], device)
     record["data_generated"] = is_generated(root) and not task.synthetic  # stand-in files: not a result
-    state = _load_checkpoint(ckpt_path, device) if spec.checkpoint and ckpt_path.exists() else None
+    state = _load_checkpoint(ckpt_path, device, record) if spec.checkpoint and ckpt_path.exists() else None
     model = get_arch(cfg["arch"]).build(task.input_shape, task.num_classes).to(device)
     rule = create_rule(r.entry, r.rule_cfg, model, task, cfg["epochs"])
     if spec.compile:
@@ -407,18 +477,17 @@ def _train(r: Resolved, device: torch.device, record: dict[str, Any], ckpt_path:
                 msg += f" test_mse {curves['test_loss'][-1]:.4g}"
             bar.update(ptask, info=msg.split(" ", 2)[2])
             log.info("%s %s", r.path.stem, msg)
-            if spec.checkpoint:
-                torch.save({"rule": rule.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                            "py_rng": random.getstate(), "np_rng": np.random.get_state(), "curves": curves,
-                            "epoch": epoch + 1, "warmup": (warmup_s, warmup_fb),
-                            "first_loss": first_loss}, str(ckpt_path) + ".tmp")
-                os.replace(str(ckpt_path) + ".tmp", ckpt_path)
+            record["first_batch_loss"] = first_loss
+            if spec.checkpoint and epoch + 1 < cfg["epochs"]:  # after the last epoch the record itself is next
+                save_torch_atomic({"rule": rule.state_dict(), "gen": gen.get_state(),
+                                   "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(),
+                                   "np_rng": np.random.get_state(), "curves": curves, "epoch": epoch + 1,
+                                   "warmup": (warmup_s, warmup_fb), "first_loss": first_loss}, ckpt_path)
             write_json_atomic(r.path, {**record, "curves": curves, "epochs_done": epoch + 1})
 
     record["curves"] = curves
     record["final"] = final_metrics(curves, warmup_s, warmup_fb)
-    if spec.checkpoint:  # the final weights, for bit-for-bit comparisons of resumed runs
-        torch.save(rule.model.state_dict(), r.path.with_suffix(".weights.pt"))
+    return rule.model.state_dict() if spec.checkpoint else None
 
 
 def _read_losses(pending: list[tuple[int, torch.Tensor, int]], loss_sum: float, first: float | None,

@@ -78,10 +78,11 @@ def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r, name in series(records):
         c, cur = r["config"], r["curves"]
+        n = len(cur["epoch"])  # the reader checked every curve has this length; a missing one is empty
+        acc, loss, secs = (cur.get(k) or [None] * n for k in ("test_acc", "train_loss", "epoch_seconds"))
         for i, ep in enumerate(cur["epoch"]):
             rows.append({"rule": name, "task": c["task"], "seed": c["seed"], "epoch": ep,
-                         "test accuracy (%)": _pct(cur["test_acc"][i]), "train loss": cur["train_loss"][i],
-                         "epoch time (s)": cur["epoch_seconds"][i]})
+                         "test accuracy (%)": _pct(acc[i]), "train loss": loss[i], "epoch time (s)": secs[i]})
     return pd.DataFrame(rows)
 
 
@@ -93,7 +94,9 @@ def learning_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     plt, sns = _setup()
     df = curves_frame(records)
     paths = []
-    for task, sub in df.groupby("task"):
+    for task, sub in df.groupby("task") if not df.empty else ():
+        if sub["test accuracy (%)"].isna().all():  # a regression task has no accuracy to draw
+            continue
         # left: every rule; right: zoom on the rules within 10 points of the best, where they differ
         fig, axes = plt.subplots(1, 2, figsize=(2 * COLUMN_IN, 2.6))
         for ax in axes:
@@ -294,7 +297,7 @@ def stability_figure(records: list[dict[str, Any]], point, algos: tuple[str, str
     rows = [{"algo": r["config"]["algo"], axes[0]: point(r)[0], axes[1]: point(r)[1], "status": r.get("status"),
              "test": 100 * r["final"]["test_acc"] if r.get("status") == "completed" else np.nan,
              "val": 100 * r["final"]["best_val_acc"] if r.get("status") == "completed" else np.nan}
-            for r in records if r.get("status") in ("completed", "diverged")]
+            for r in records if r.get("status") in ("completed", "diverged", "collapsed")]
     df = pd.DataFrame(rows)
     fig, panels = plt.subplots(1, 2, figsize=(2 * COLUMN_IN, 3.2), sharey=True)
     vmin, vmax = np.nanmin(df.test), np.nanmax(df.test)
@@ -306,15 +309,16 @@ def stability_figure(records: list[dict[str, Any]], point, algos: tuple[str, str
         sns.heatmap(grid, annot=True, fmt=".0f", cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar=ax is panels[-1],
                     annot_kws={"fontsize": 5}, cbar_kws={"label": "test accuracy (%)"})
         scores = sensitivity_scores(sub.val.to_numpy() / 100)  # a diverged point (NaN) is never within 1 point
-        s = {"rule": algo, "points": len(sub), "diverged": int((sub.status == "diverged").sum()),
+        failed = int(sub.status.isin(("diverged", "collapsed")).sum())
+        s = {"rule": algo, "points": len(sub), "diverged or collapsed": failed,
              "best val (%)": scores["best"], "spread (points)": scores["spread"],
              "within 1 pt of best": scores["frac_within_1pt"]}
         summary.append(s)
         ax.set_title(f"{algo}: spread {s['spread (points)']:.1f} pts, {100 * s['within 1 pt of best']:.0f}% within "
-                     f"1 pt, {s['diverged']} diverged", fontsize=7)
+                     f"1 pt\n{s['diverged or collapsed']} diverged or collapsed", fontsize=7)
     cfg = records[0]["config"]
     caption = (f"{cfg['task']} {cfg['arch']}; stability on validation accuracy, colours test accuracy; empty: "
-               f"diverged; {conditions(records)}")
+               f"diverged or collapsed; {conditions(records)}")
     paths = _save(fig, out, name, caption)
     plt.close(fig)
     md = out / f"{name}.md"

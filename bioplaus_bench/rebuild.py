@@ -136,18 +136,13 @@ def set_aside_stale(step: Step, every: bool = False) -> int:
     ``<run id>.superseded-<time>.json`` (kept, and never averaged), so that the step reruns them with today's
     code. Returns how many."""
     from bioplaus_bench import grid as gridmod
-    from bioplaus_bench.records import FINISHED, is_stale, read_record
+    from bioplaus_bench.records import FINISHED, is_stale, read_record, set_aside_for_rerun
 
     moved = 0
     for r in gridmod.plan(_specs(step))[0]:
         rec = read_record(r.path)[0] if r.path.exists() else None
         if rec and rec["status"] in FINISHED and (every or is_stale(rec)):
-            stamp, n = time.strftime("%Y%m%dT%H%M%S"), 1
-            dest = r.path.with_name(f"{r.path.stem}.superseded-{stamp}.json")
-            while dest.exists():  # set aside twice within a second: never overwrite the first one
-                n += 1
-                dest = r.path.with_name(f"{r.path.stem}.superseded-{stamp}-{n}.json")
-            os.replace(r.path, dest)
+            set_aside_for_rerun(r.path)  # linked: a rerun that dies puts it back
             moved += 1
     return moved
 

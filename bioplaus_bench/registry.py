@@ -224,7 +224,16 @@ def get_algorithm(name: str) -> AlgorithmEntry:
 
 
 def get_task(name: str) -> Any:
+    """A registered task by name, or ``folder:PATH`` (your own images: bioplaus_bench/folder.py)."""
     load_all()
+    if name.startswith("folder:"):
+        from bioplaus_bench.data import DataError
+        from bioplaus_bench.folder import folder_task
+
+        try:
+            return folder_task(name)
+        except DataError as exc:
+            raise RegistryError(str(exc)) from None
     if name not in TASKS:
         raise RegistryError(f"unknown task {name!r}; accepted: {', '.join(sorted(TASKS))}{suggest(name, TASKS)}")
     return TASKS[name]

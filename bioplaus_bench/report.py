@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bioplaus_bench.records import RecordScan, config_hash, is_stale, read_records
+from bioplaus_bench.records import RecordScan, config_hash, is_set_aside, is_stale, read_records, repro
 
 RUN_FIELDS = ("algo", "task", "arch", "preset", "seed", "epochs", "batch_size", "val_size", "max_batches",
               "angle_every")
@@ -112,18 +112,27 @@ def frame(scan: RecordScan) -> pd.DataFrame:
             "angle": float(np.mean(angles)) if angles else np.nan,
             "code_hash": r.get("code_hash"),
             "stale": is_stale(r),
-            "load_avg": max(loads) if loads else np.nan, "threads": env.get("torch_threads"),
+            "load_avg": max(loads) if loads else np.nan, "threads": repro(r).get("threads"),
+            "device": repro(r).get("device"),
             "started": _num(r.get("started")), "git_commit": env.get("git_commit"),
             "hardware": env.get("gpu") or env.get("cpu"),
             # timed under contention: the load (in which the run's own threads count) exceeded the cores by
             # more than CONTENTION_MARGIN; an unknown load is not flagged
             "contended": bool(loads and cores and max(loads) > cores + CONTENTION_MARGIN),
-            "error": ((r.get("error") or "").strip().splitlines() or [""])[-1], "path": str(path),
+            "error": ((r.get("error") or "").strip().splitlines() or [""])[-1] or _dead(r), "path": str(path),
             # a copy kept by --force (<run id>.superseded-<time>.json): the canonical file is the run's result
-            "superseded": bool(r.get("_path")) and (".superseded-" in path.name or ".unfinished-rerun-" in path.name),
+            "superseded": bool(r.get("_path")) and is_set_aside(path),
         })
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _dead(rec: dict[str, Any]) -> str:
+    """For a record left "running": why it will not finish (its process is gone), else ""."""
+    from bioplaus_bench.records import run_is_dead
+
+    why = run_is_dead(rec) if rec.get("status") == "running" else None
+    return f"{why}; rerun to resume" if why else ""
 
 
 def _num(v: Any) -> float:
@@ -191,7 +200,12 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
             "feedback_s": float(u.feedback_seconds.mean()) if len(u) else np.nan,
             "angle": float(u.angle.mean()) if len(u) else np.nan,
             "n_diverged": int((g.status == "diverged").sum()),
-            "n_failed": int(((g.status != "completed") & (g.status != "diverged")).sum()),
+            "n_collapsed": int((g.status == "collapsed").sum()),
+            "n_failed": int((~g.status.isin(("completed", "diverged", "collapsed"))).sum()),
+            # what else decides the numbers (torch threads, device): more than one among the averaged runs
+            "repro_mix": ", ".join(f"{k} {','.join(map(str, v))}" for k, v in (
+                ("threads", sorted(u.threads.dropna().unique())), ("device", sorted(u.device.dropna().unique())))
+                if len(v) > 1),
             "n_generated": int(((g.status == "completed") & g.data_generated).sum()),
             "n_stale": int(u.stale.sum()), "n_contended": int(u.contended.sum()),
             "config_key": key,
@@ -207,8 +221,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _ROW_ONLY = {"config_key", "run_id", "status", "data_generated", "synthetic", *METRICS, "angle", "code_hash",
-             "stale", "load_avg", "threads", "hardware", "contended", "error", "path", "superseded", "started",
-             "git_commit"}
+             "stale", "load_avg", "threads", "device", "hardware", "contended", "error", "path", "superseded",
+             "started", "git_commit"}
 
 
 def summary(df: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -251,8 +265,8 @@ def render(df: pd.DataFrame, fmt: str = "md") -> str:
     table = aggregate(df)
     if fmt == "csv":
         cols = ["task", "arch", "algo", "config", "preset", "epochs", "batch_size", "n", "acc_mean", "acc_std",
-                "test_loss", "epoch_s", "feedback_s", "time_vs_bp", "angle", "n_diverged", "n_failed",
-                "n_generated", "n_stale", "n_contended"]
+                "test_loss", "epoch_s", "feedback_s", "time_vs_bp", "angle", "n_diverged", "n_collapsed",
+                "n_failed", "n_generated", "n_stale", "n_contended", "repro_mix"]
         extra = [c for c in table.columns if c not in cols and c != "config_key"]
         return table[cols + extra].to_csv(index=False)
     show = pd.DataFrame({
@@ -292,14 +306,15 @@ def render(df: pd.DataFrame, fmt: str = "md") -> str:
 
 
 def _excluded(r: Any) -> str:
-    bits = [f"{r.n_diverged} diverged" if r.n_diverged else "", f"{r.n_failed} failed/unfinished" if r.n_failed
-            else "", f"{r.n_generated} on generated data" if r.n_generated else ""]
+    bits = [f"{r.n_diverged} diverged" if r.n_diverged else "", f"{r.n_collapsed} collapsed" if r.n_collapsed
+            else "", f"{r.n_failed} failed/unfinished" if r.n_failed else "",
+            f"{r.n_generated} on generated data" if r.n_generated else ""]
     return ", ".join(b for b in bits if b)
 
 
 def _flags(r: Any) -> str:
     bits = [f"stale {r.n_stale}/{r.n}" if r.n_stale else "", f"loaded {r.n_contended}/{r.n}" if r.n_contended
-            else ""]
+            else "", f"mixed {r.repro_mix}" if r.repro_mix else ""]
     return ", ".join(b for b in bits if b)
 
 
@@ -308,8 +323,17 @@ def _footnotes(df: pd.DataFrame, table: pd.DataFrame, skipped: list) -> str:
              "last epoch's. x BP: epoch time over BP's (same task, architecture and batch size)."]
     lines += _timing_span(df[usable(df)])
     if table.n_stale.any():
-        lines.append("stale k/n: k of the n records were made by code other than today's (rule file, the suite "
-                     "modules it uses, or the harness changed since): rerun them to refresh.")
+        lines.append("stale k/n: today's code computes something else for k of the n records' configurations (their "
+                     "behavioural fingerprint no longer holds): rerun them to refresh.")
+    if table.n_collapsed.any():
+        from bioplaus_bench.records import COLLAPSE_FACTOR, COLLAPSE_MARGIN
+
+        lines.append(f"collapsed: the run ended within {100 * COLLAPSE_MARGIN:g} points of chance with a test loss "
+                     f"over {COLLAPSE_FACTOR:g} x its loss at the start (its loss blew up under the divergence bound); "
+                     "excluded like a diverged run.")
+    if (table.repro_mix != "").any():
+        lines.append("mixed: the row averages runs made with different torch threads or devices, whose numbers "
+                     "differ at the same seed; rerun them alike (`bench rebuild --rerun`) to compare seeds alone.")
     if table.n_contended.any():
         lines.append(f"loaded k/n: k runs were timed while the load average exceeded the core count by more than "
                      f"{CONTENTION_MARGIN} (other work shared the machine); their times are not comparable.")

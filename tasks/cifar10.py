@@ -21,5 +21,5 @@ register_task(TaskSpec(
     load=load, input_shape=(3, 32, 32), num_classes=10,
     default_arch="lenet", archs=("lenet", "vgg6", "mlp", "mlp-1.1m", "mlp-6.3m", "pepita-mlp"),
     mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), augment=True,
-    epochs=90, batch_size=128, val_size=5000,
+    epochs=90, batch_size=128, val_size=5000, n_train=50000,
 ))

@@ -16,5 +16,5 @@ register_task(TaskSpec(
     load=load, input_shape=(3, 32, 32), num_classes=100,
     default_arch="lenet", archs=("lenet", "vgg6", "mlp", "mlp-1.1m", "mlp-6.3m", "pepita-mlp"),
     mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), augment=True,
-    epochs=90, batch_size=128, val_size=5000, top5=True,
+    epochs=90, batch_size=128, val_size=5000, n_train=50000, top5=True,
 ))

@@ -19,5 +19,5 @@ register_task(TaskSpec(
     default_arch="mlp", archs=("mlp", "mlp-1.1m", "mlp-6.3m", "lenet", "pepita-mlp", "ff-mlp", "eqprop-mlp",
                                  "fcn4"),
     mean=(0.2860,), std=(0.3530,),
-    epochs=3, batch_size=128, val_size=5000,
+    epochs=3, batch_size=128, val_size=5000, n_train=60000,
 ))

@@ -39,5 +39,5 @@ register_task(TaskSpec(
     load=load, input_shape=(3, 32, 32), num_classes=1000,
     default_arch="vgg6", archs=("vgg6", "lenet"),
     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), augment=True,
-    epochs=90, batch_size=256, val_size=50000, top5=True,
+    epochs=90, batch_size=256, val_size=50000, n_train=1281167, top5=True,
 ))

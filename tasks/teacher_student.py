@@ -28,5 +28,5 @@ register_task(TaskSpec(
     description="Lillicrap 2016 Exp. 1: linear teacher 30->10, 3-layer linear student (MSE; synthetic)",
     load=load, input_shape=(D_IN,), num_classes=D_OUT,
     default_arch="linear3", archs=("linear3", "mlp"),
-    loss="mse", epochs=5, batch_size=20, val_size=2000, synthetic=True,
+    loss="mse", epochs=5, batch_size=20, val_size=2000, synthetic=True, n_train=N_TRAIN,
 ))

@@ -35,7 +35,8 @@ def test_bad_input_is_one_line(args, expected, tmp_path):
 
 
 def test_missing_data_is_one_line(tmp_path):
-    r = runner.invoke(app, ["run", "--algo", "bp", "--task", "cifar10", "--data-dir", str(tmp_path / "none"),
+    (tmp_path / "empty").mkdir()
+    r = runner.invoke(app, ["run", "--algo", "bp", "--task", "cifar10", "--data-dir", str(tmp_path / "empty"),
                             "--out", str(tmp_path)])
     assert r.exit_code == 2
     assert "error: missing data file" in r.output and "cifar-10-python.tar.gz" in r.output

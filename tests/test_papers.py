@@ -104,7 +104,8 @@ def test_ernoult_smoke_runs_every_cell_and_never_reports_generated_data(tmp_path
     table = (tmp_path / "table_smoke.md").read_text()
     recs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*__*.json")]
     assert len(recs) == sum(c.runnable for c in papers.get_paper("ernoult2022").cells)
-    assert all(r["status"] == "completed" for r in recs), res.stdout
+    # every cell runs to its end; at a smoke budget a cell may end at chance with an exploded loss (collapsed)
+    assert all(r["status"] in ("completed", "collapsed") for r in recs), res.stdout
     for r in recs:
         assert r["data_generated"] == (r["config"]["task"] in ("cifar10", "imagenet32"))
         assert r["config"]["max_batches"] == papers.SMOKE_BATCHES

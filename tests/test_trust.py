@@ -284,7 +284,7 @@ def test_workers_die_with_their_grid(tmp_path):
 
     wait_for(gone, 30, f"worker {pid} to end with its grid")
     rec = next(iter(records(tmp_path).values()))
-    assert rec["status"] == "failed" and "SIGTERM" in rec["error"]  # it recorded why, and can resume
+    assert rec["status"] == "failed" and "the bench grid that started this point ended" in rec["error"]
 
 
 # ------------------------------------------------------------------------------------------- freshness, claims
@@ -295,10 +295,21 @@ def test_stale_records_are_flagged(tmp_path):
     path = points[0].path
     rec = json.loads(path.read_text())
     assert not load_records(tmp_path).stale.any() and "stale" not in gridmod.status(tmp_path)[0]["detail"]
-    path.write_text(json.dumps({**rec, "code_hash": "0123456789ab"}))  # as if the rule's code had changed since
+    # the source changed but computes the same (a rename, say): its fingerprint holds, nothing is stale
+    path.write_text(json.dumps({**rec, "code_hash": "0123456789ab"}))
+    assert not load_records(tmp_path).stale.any()
+    # the source changed and computes something else: stale
+    path.write_text(json.dumps({**rec, "code_hash": "0123456789ab", "fingerprint": _changed(rec["fingerprint"])}))
     assert load_records(tmp_path).stale.all()
     assert "stale 1/1" in render(load_records(tmp_path))
-    assert "stale: made by other code than today's" in gridmod.status(tmp_path)[0]["detail"]
+    assert "stale: today's code computes something else" in gridmod.status(tmp_path)[0]["detail"]
+
+
+def _changed(fp: dict) -> dict:
+    """A fingerprint as another update would have left it: the second step's loss off by 1e-3 relative."""
+    step = {**fp["step"], "losses": [fp["step"]["losses"][0], fp["step"]["losses"][1] * 1.001,
+                                     *fp["step"]["losses"][2:]]}
+    return {**fp, "step": step}
 
 
 def test_claims_are_recomputed_from_records(tmp_path):
@@ -360,7 +371,7 @@ def test_rebuild_reruns_stale_records_keeping_the_old_ones(tmp_path, monkeypatch
     (path,) = Path("runs").glob("*__*.json")
     first = json.loads(path.read_text())
     assert rebuild.set_aside_stale(step) == 0  # made by today's code: nothing to refresh
-    path.write_text(json.dumps({**first, "code_hash": "0123456789ab"}))
+    path.write_text(json.dumps({**first, "code_hash": "0123456789ab", "fingerprint": _changed(first["fingerprint"])}))
     assert "1 finished (1 by older code)" in rebuild.describe([step])[0]
     rebuild.execute([step], refresh_stale=True)
     fresh = json.loads(path.read_text())

@@ -249,8 +249,15 @@ def cell_table(paper: Paper, budget: str, out: Path, run_fields: dict[str, Any] 
     from bioplaus_bench.records import read_record
 
     resolved = [(cell, resolve(spec)) for cell, spec in paper.specs(budget, out, run_fields)]
-    records = [(cell, rec) for cell, r in resolved if (rec := read_record(r.path)[0]) is not None]
-    return table(paper, records, budget), records
+    records, unreadable = [], []
+    for cell, r in resolved:
+        rec, why = read_record(r.path) if r.path.exists() else (None, None)
+        if rec is not None:
+            records.append((cell, rec))
+        elif why:  # skipped, and counted in the cell's "excluded", like any record that is not a result
+            log.warning("skipped %s: %s", r.path, why)
+            unreadable.append((cell, why))
+    return table(paper, records, budget, unreadable), records
 
 
 def render_text(paper: Paper, budget: str, out: Path, suffix: str, run_fields: dict[str, Any] | None = None,
@@ -291,7 +298,8 @@ def _threads(recs: list[dict[str, Any]]) -> set[Any]:
     return {(r.get("env") or {}).get("torch_threads") for r in recs}
 
 
-def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget: str) -> pd.DataFrame:
+def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget: str,
+          unreadable: list[tuple[Cell, str]] = ()) -> pd.DataFrame:
     """One row per cell: published, measured mean ± std (n seeds), difference, time per epoch vs BP."""
     from bioplaus_bench.records import RecordScan
     from bioplaus_bench.report import frame
@@ -299,10 +307,13 @@ def table(paper: Paper, cell_records: list[tuple[Cell, dict[str, Any]]], budget:
     runs: dict[int, list[dict[str, Any]]] = {}  # id(cell) -> its completed records
     excluded: dict[int, list[str]] = {}
     for cell, rec in cell_records:
-        if rec.get("status") == "completed":
+        # a run on generated data is never a result, whatever its status: the cell says so (below)
+        if rec.get("status") == "completed" or (rec.get("data_generated") and rec.get("status") == "collapsed"):
             runs.setdefault(id(cell), []).append(rec)
-        elif rec.get("status") in ("diverged", "failed", "interrupted"):
+        elif rec.get("status") in ("diverged", "collapsed", "failed", "interrupted"):
             excluded.setdefault(id(cell), []).append(rec["status"])
+    for cell, why in unreadable:
+        excluded.setdefault(id(cell), []).append(f"unreadable record ({why})")
     # the table's own BP per (task, arch): mean seconds per epoch, its torch threads, whether it was timed loaded
     bp: dict[tuple[str, str], tuple[float, set[Any], bool]] = {}
     for cell in paper.cells:
