@@ -78,7 +78,7 @@ def options_from(cls: type, names: tuple[str, ...], into: str, rename: dict[str,
 # Every RunSpec field a user sets is an option of run, grid, sensitivity and paper (algo, task, seed, the rule
 # hyperparameters and --out are declared per command: lists on grids, one value on run)
 RUN_OPTIONS = ("arch", "preset", "epochs", "batch_size", "val_size", "angle_every", "device", "data_dir",
-               "max_batches", "augment", "compile")
+               "max_batches", "augment", "compile", "defaults_from")
 EXECUTOR_OPTIONS = ("name", "max_parallel", "cpus_per_task", "partition", "timeout_min", "gpus_per_node", "mem_gb",
                     "wait")
 

@@ -92,6 +92,7 @@ class RunSpec:
     out: str = "runs"  # folder for the run record (one JSON per run)
     max_batches: int | None = None  # train on at most this many batches per epoch (smoke budgets)
     augment: bool | None = None  # random crop + flip of training batches (default: the task's; CIFAR on)
+    defaults_from: str | None = None  # a registered task whose run defaults a folder task takes (e.g. cifar10)
     compile: bool = False  # torch.compile the network's blocks and feedback maps (the first steps pay the compile)
     checkpoint: bool = False  # save a resumable checkpoint after every epoch (grids turn it on)
     progress: bool | None = None  # progress bar; None = only on a terminal
@@ -111,9 +112,15 @@ def resolve(spec: RunSpec) -> Resolved:
     """Check every name and hyperparameter before any work; errors are one line naming accepted values."""
     entry = get_algorithm(spec.algo)
     task = get_task(spec.task)
+    like = task  # whose defaults: the task's own, or (a folder standing in for it) a registered task's
+    if spec.defaults_from is not None:
+        like = get_task(spec.defaults_from)
+        if like.input_shape != task.input_shape or like.loss != task.loss:
+            raise RegistryError(f"--defaults-from {like.name} needs inputs of shape {like.input_shape}; "
+                                f"{task.name} has {task.input_shape}")
     _, preset_run = cfgmod.preset_settings(entry, spec.preset)
-    run_defaults = {"arch": task.default_arch, "epochs": task.epochs, "batch_size": task.batch_size,
-                    "val_size": task.val_size, **entry.task_defaults.get(task.name, {}), **preset_run}
+    run_defaults = {"arch": like.default_arch, "epochs": like.epochs, "batch_size": like.batch_size,
+                    "val_size": task.val_size, **entry.task_defaults.get(like.name, {}), **preset_run}
     arch = spec.arch or run_defaults["arch"]
     get_arch(arch)
     rule_cfg, _ = cfgmod.resolve(entry, spec.preset, spec.overrides, arch)
@@ -142,6 +149,8 @@ def resolve(spec: RunSpec) -> Resolved:
         "epochs": epochs, "batch_size": batch, "val_size": val, "angle_every": spec.angle_every,
         "hparams": dataclasses.asdict(rule_cfg),
     }
+    if spec.defaults_from is not None:  # only when set, so that other hashes stay as they were
+        config["defaults_from"] = like.name
     if task.manifest is not None:  # a folder of images: its contents are part of what the run is
         config["folder_manifest"] = task.manifest
     if spec.max_batches is not None:  # only when set, so that full-budget hashes stay as they were
@@ -310,7 +319,9 @@ def _train_locked(spec: RunSpec, r: Resolved, supersedes: str | None = None) -> 
         raise
     record["finished"] = time.time()
     record["load_avg_end"] = load_average()
-    if not record.get("data_generated"):  # generated stand-in data is never a result: no fingerprint to keep
+    # generated data and smoke budgets (max_batches) are never results: no fingerprint to keep (they count as
+    # stale once the code changes)
+    if not record.get("data_generated") and r.config.get("max_batches") is None:
         record["fingerprint"] = _fingerprint(r.config, spec.data_dir)
     write_json_atomic(r.path, record)  # the result first: a checkpoint or weights file that does not fit loses nothing
     ckpt_path.unlink(missing_ok=True)

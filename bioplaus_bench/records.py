@@ -141,6 +141,7 @@ CONFIG_TYPES: dict[str, tuple] = {
     "algo": (str,), "task": (str,), "arch": (str,), "seed": (int,), "preset": (str, None), "epochs": (int,),
     "batch_size": (int,), "val_size": (int,), "angle_every": (int,), "max_batches": (int, None),
     "hparams": (dict,), "compile": (bool,), "augment": (bool,), "folder_manifest": (str,),
+    "defaults_from": (str,),
 }
 FINAL_DICTS = ("final_angles", "final_angles_last")  # {tensor name: degrees or null}
 CURVE_DICTS = ("angles", "angles_last")  # per epoch: {tensor name: degrees or null}

@@ -427,15 +427,17 @@ def sensitivity_report(df: pd.DataFrame, run_ids: set[str], axes: list[str], out
     return text, [out / f"{name}.md", *figs]
 
 
-REPORT_KEYS = ("leaderboard", "figures", "sensitivity")
+REPORT_KEYS = ("leaderboard", "figures", "sensitivity", "heading")
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
 
 
 def _leaderboard_body(df: pd.DataFrame, study: Any, study_file: Path, fmt: str) -> str:
     cmd = f"bench grid --study {study_file}"
     body = render(df, fmt)
+    heading = study.report.get("heading", "")  # what the data is, where a reader must know it first
     if fmt == "md":
-        return f"# {study.name}\n\nRegenerate: `{cmd}` (records in `{study.out}`).\n\n" + body
+        return (f"# {study.name}\n\n" + (f"{heading}\n\n" if heading else "")
+                + f"Regenerate: `{cmd}` (records in `{study.out}`).\n\n" + body)
     if fmt == "latex":
         return f"% regenerate: {cmd}\n" + body
     return body

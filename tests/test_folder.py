@@ -131,3 +131,16 @@ def test_bp_learns_natural_images_on_the_standin(tmp_path):
     rec = train(RunSpec(algo="bp", task=f"folder:{STANDIN}", preset="ernoult2022-lenet", epochs=1, max_batches=60,
                         out=str(tmp_path), progress=False, val_size=2000))
     assert rec["status"] == "completed" and rec["final"]["val_acc"] >= 0.25, rec["final"]
+
+
+def test_a_folder_standing_in_for_cifar10_takes_each_rules_cifar10_configuration(tmp_path):
+    """--defaults-from cifar10: the arch, epochs, batch and rule task defaults `bench run --task cifar10` resolves."""
+    root = make_folder(tmp_path / "imgs")
+    for algo in ("bp", "fa", "fw-dtp", "pepita"):
+        cifar = resolve(RunSpec(algo=algo, task="cifar10"))
+        stand_in = resolve(RunSpec(algo=algo, task=f"folder:{root}", defaults_from="cifar10"))
+        same = ("arch", "epochs", "batch_size", "hparams")
+        assert {k: stand_in.config[k] for k in same} == {k: cifar.config[k] for k in same}, algo
+        assert stand_in.config["defaults_from"] == "cifar10" and "defaults_from" not in cifar.config
+    with pytest.raises(RegistryError, match="--defaults-from mnist needs inputs of shape"):
+        resolve(RunSpec(algo="bp", task=f"folder:{root}", defaults_from="mnist"))
