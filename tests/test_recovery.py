@@ -40,8 +40,10 @@ def _epochs_done(path: Path) -> int:
         return 0
 
 
-def _kill_a_force_rerun(out: Path) -> tuple[Path, bytes]:
-    bench("run", *LONG, "--out", str(out))
+def _kill_a_force_rerun(out: Path, *make: str) -> tuple[Path, bytes]:
+    """A finished record (made by ``bench *make``, default ``bench run``), then a --force rerun of it killed
+    with SIGKILL after its second epoch."""
+    bench(*(make or ("run", *LONG)), "--out", str(out))
     (path,) = out.glob("*__*.json")
     finished = path.read_bytes()
     proc = subprocess.Popen([*BENCH, "run", *LONG, "--out", str(out), "--force"], stdout=subprocess.DEVNULL,
@@ -67,14 +69,7 @@ def test_a_force_rerun_killed_by_sigkill_puts_the_finished_record_back(tmp_path)
 
 
 def test_bench_status_says_it_restored_a_finished_record(tmp_path):
-    bench("grid", *LONG, "--out", str(tmp_path), "--executor", "debug")
-    (path,) = tmp_path.glob("*__*.json")
-    finished = path.read_bytes()
-    proc = subprocess.Popen([*BENCH, "run", *LONG, "--out", str(tmp_path), "--force"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_for(lambda: _epochs_done(path) >= 2, 120, "the rerun's second epoch")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    path, finished = _kill_a_force_rerun(tmp_path, "grid", *LONG, "--executor", "debug")
     res = bench("status", "--out", str(tmp_path))
     assert "restored" in res.stdout and "did not finish" in res.stdout and "1 done" in res.stdout
     assert path.read_bytes() == finished
