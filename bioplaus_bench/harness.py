@@ -290,6 +290,7 @@ def _train_locked(spec: RunSpec, r: Resolved, supersedes: str | None = None) -> 
         "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
         **({"supersedes": supersedes} if supersedes else {}),  # near the top: readers look for it cheaply
         "config": r.config, "task_synthetic": r.task.synthetic, "started": time.time(),
+        **({"num_classes": r.task.num_classes} if r.task.loss == "ce" else {}),  # chance, without the task
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("bench") else None,
         "env": environment(device), "pid": os.getpid(), "code_hash": code_hash(files), "code_files": files,
         "repro": run_repro(spec), "load_avg_start": load_average(),

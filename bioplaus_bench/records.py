@@ -149,7 +149,7 @@ TOP_TYPES: dict[str, tuple] = {
     "run_id": (str,), "started": _NUM, "finished": _NUM, "pid": (int, None), "env": (dict, None),
     "load_avg_start": (*_NUM, None), "load_avg_end": (*_NUM, None), "code_hash": (str, None),
     "data_generated": (bool,), "task_synthetic": (bool,), "error": (str, None), "epochs_done": (int,),
-    "supersedes": (str, None), "repro": (dict,), "fingerprint": (dict, None),
+    "supersedes": (str, None), "repro": (dict,), "fingerprint": (dict, None), "num_classes": (int,),
 }
 
 
@@ -303,16 +303,22 @@ def collapsed(rec: dict[str, Any]) -> str | None:
     acc, loss = final.get("test_acc"), final.get("test_loss")
     if not (_is(acc, _NUM) and _is(loss, _NUM)):
         return None
-    try:
-        task = get_task(rec["config"]["task"])
-    except (RegistryError, Exception):
-        return None
-    if task.loss != "ce":
-        return None
+    classes = rec.get("num_classes")  # written by the run; older records: their registered task's
+    if not _is(classes, (int,)):
+        if rec["config"]["task"].startswith("folder:"):  # never decode a folder to read a record
+            return None
+        try:
+            task = get_task(rec["config"]["task"])
+        except RegistryError:
+            return None
+        if task.loss != "ce":
+            return None
+        classes = task.num_classes
+    chance = 1.0 / classes
     start = rec.get("first_batch_loss")
-    start = start if _is(start, _NUM) and start > 0 else math.log(task.num_classes)
-    if acc <= task.chance + COLLAPSE_MARGIN and loss > COLLAPSE_FACTOR * start:
-        return (f"collapsed: test accuracy {acc:.4f} at chance ({task.chance:.2f}) with test loss {loss:.4g} > "
+    start = start if _is(start, _NUM) and start > 0 else math.log(classes)
+    if acc <= chance + COLLAPSE_MARGIN and loss > COLLAPSE_FACTOR * start:
+        return (f"collapsed: test accuracy {acc:.4f} at chance ({chance:.2f}) with test loss {loss:.4g} > "
                 f"{COLLAPSE_FACTOR:g} x the loss at the start ({start:.4g})")
     return None
 
