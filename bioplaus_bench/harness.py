@@ -282,9 +282,7 @@ def train(spec: RunSpec, resolved: Resolved | None = None, force: bool = False) 
 
 def _train_locked(spec: RunSpec, r: Resolved, supersedes: str | None = None) -> dict[str, Any]:
     device = pick_device(spec.device)
-    threads = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("BIOPLAUS_THREADS")
-    if threads:  # follow the job's CPU allocation (SLURM) or the local grid's share of the cores
-        torch.set_num_threads(int(threads))
+    torch.set_num_threads(run_threads())  # the job's CPU allocation (SLURM) or the local grid's share of the cores
     files = code_files(r.entry.cls)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "run_id": r.path.stem, "status": "running",
